@@ -1,0 +1,14 @@
+"""mailsim: a Postfix-faithful mail server simulator and course (LPIC-2 211.1).
+
+The public API::
+
+    from mailsim import init_host, Host
+    host = init_host("lab/mx", hostname="mail.example.com", users=["alice"])
+    s = host.session()              # an in-process SMTP session
+    print(s.send("EHLO client.example.org"))
+"""
+from .host import Host, init_host
+from .reply import Reply
+
+__all__ = ["Host", "init_host", "Reply"]
+__version__ = "0.1.0"
