@@ -1,0 +1,435 @@
+"""A simulated host: a folder shaped like a server's root.
+
+``HOST/etc/postfix/main.cf``, ``HOST/etc/postfix/master.cf``, ``HOST/etc/aliases``,
+``HOST/etc/passwd``, ``HOST/etc/hosts``, ``HOST/etc/hostname``,
+``HOST/var/spool/postfix/...``, ``HOST/var/mail/USER``, ``HOST/var/log/``.
+Every absolute path a configuration names (``hash:/etc/postfix/virtual``) is
+read inside the folder, so a learner edits the same files, in the same formats,
+as on a real server.
+
+The host keeps the configuration it loaded until :meth:`Host.reload` -- like
+Postfix, which reads main.cf when a daemon starts and again on
+``postfix reload``.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> root = pathlib.Path(tempfile.mkdtemp()) / "mx"
+>>> h = init_host(root, hostname="mail.example.com", users=["alice"])
+>>> h.conf["myhostname"], h.conf["mydomain"]
+('mail.example.com', 'example.com')
+>>> h.path("/etc/postfix/virtual") == root / "etc/postfix/virtual"
+True
+>>> "alice" in h.users()
+True
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .clock import Clock, SimClock
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .conf import MainConfig
+    from .maps import Map
+
+__all__ = ["Host", "init_host", "PasswdEntry", "QUEUE_DIRS"]
+
+QUEUE_DIRS = ("incoming", "active", "deferred", "hold", "corrupt", "bounce",
+              "defer", "trace", "maildrop", "pid")
+
+SYSTEM_USERS = [
+    ("root", 0, 0, "root", "/root", "/bin/bash"),
+    ("daemon", 1, 1, "daemon", "/usr/sbin", "/usr/sbin/nologin"),
+    ("bin", 2, 2, "bin", "/bin", "/usr/sbin/nologin"),
+    ("sys", 3, 3, "sys", "/dev", "/usr/sbin/nologin"),
+    ("mail", 8, 8, "mail", "/var/mail", "/usr/sbin/nologin"),
+    ("nobody", 65534, 65534, "nobody", "/nonexistent", "/usr/sbin/nologin"),
+    ("postfix", 101, 102, "", "/var/spool/postfix", "/usr/sbin/nologin"),
+]
+
+
+@dataclass(frozen=True)
+class PasswdEntry:
+    name: str
+    uid: int
+    gid: int
+    gecos: str
+    home: str
+    shell: str
+
+    def line(self) -> str:
+        return f"{self.name}:x:{self.uid}:{self.gid}:{self.gecos}:{self.home}:{self.shell}"
+
+
+def _main_cf(hostname: str) -> str:
+    domain = hostname.partition(".")[2] or "localdomain"
+    return f"""\
+# main.cf of a simulated Postfix host, written by "mailsim init".
+# Format: postconf(5). "postconf -n" shows what is set here, "postconf -d" the
+# defaults; after an edit run "postfix reload".
+
+smtpd_banner = $myhostname ESMTP $mail_name (Debian/GNU)
+biff = no
+
+# appending .domain is the MUA's job.
+append_dot_mydomain = no
+
+readme_directory = no
+
+# See http://www.postfix.org/COMPATIBILITY_README.html
+compatibility_level = 3.6
+
+# TLS (STARTTLS) is off on a new host: smtpd_tls_security_level is empty.
+
+myhostname = {hostname}
+mydomain = {domain}
+myorigin = $mydomain
+mydestination = $myhostname, localhost.$mydomain, localhost, $mydomain
+relayhost =
+mynetworks = 127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128
+inet_interfaces = all
+inet_protocols = ipv4
+alias_maps = hash:/etc/aliases
+alias_database = hash:/etc/aliases
+recipient_delimiter = +
+mailbox_size_limit = 0
+
+# There is no syslog on a simulated host: Postfix's own logger writes here.
+maillog_file = /var/log/maillog
+"""
+
+
+ALIASES = """\
+# /etc/aliases -- see aliases(5). Run "newaliases" after editing this file.
+postmaster:    root
+mailer-daemon: postmaster
+abuse:         postmaster
+"""
+
+
+def init_host(root: str | os.PathLike, hostname: str = "mail.example.com",
+              users: list[str] | tuple[str, ...] = (), *, clock: Clock | None = None,
+              force: bool = False) -> "Host":
+    """Create a new host folder at ``root`` (like installing Debian's postfix).
+
+    Writes a Debian-like main.cf, Debian's master.cf, /etc/aliases with the
+    required aliases (and its compiled ``aliases.db``), /etc/passwd with the
+    system accounts and ``users``, /etc/hosts, /etc/hostname and the spool.
+    """
+    from .conf import default_master_cf
+    root = Path(root)
+    if (root / "etc/postfix/main.cf").exists() and not force:
+        raise FileExistsError(f"{root} already holds a host (etc/postfix/main.cf exists)")
+    for d in ("etc/postfix", "var/mail", "var/log", "home"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    for q in QUEUE_DIRS:
+        (root / "var/spool/postfix" / q).mkdir(parents=True, exist_ok=True)
+    short = hostname.split(".")[0]
+    (root / "etc/hostname").write_text(hostname + "\n")
+    (root / "etc/hosts").write_text(
+        f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname} {short}\n"
+        "::1\t\tlocalhost ip6-localhost ip6-loopback\n")
+    (root / "etc/postfix/main.cf").write_text(_main_cf(hostname))
+    (root / "etc/postfix/master.cf").write_text(default_master_cf())
+    (root / "etc/aliases").write_text(ALIASES)
+    entries = [PasswdEntry(*u) for u in SYSTEM_USERS]
+    for i, name in enumerate(users):
+        entries.append(PasswdEntry(name, 1000 + i, 1000 + i, name, f"/home/{name}", "/bin/bash"))
+        (root / "home" / name).mkdir(parents=True, exist_ok=True)
+    (root / "etc/passwd").write_text("".join(e.line() + "\n" for e in entries))
+    host = Host(root, clock=clock)
+    from .maps import postalias_build
+    postalias_build(host, "hash:/etc/aliases")
+    return host
+
+
+class Host:
+    """A simulated Postfix host living in the folder ``root``.
+
+    ``clock`` defaults to a :class:`~mailsim.clock.SimClock` (deterministic);
+    ``seed`` seeds everything random (queue ids, pids).
+    """
+
+    def __init__(self, root: str | os.PathLike, *, clock: Clock | None = None,
+                 seed: int = 0) -> None:
+        self.root = Path(root).resolve()
+        if not (self.root / "etc/postfix/main.cf").is_file():
+            raise FileNotFoundError(
+                f"{self.root} is not a mailsim host: etc/postfix/main.cf is missing "
+                f"(create one with: mailsim init {root})")
+        self.clock: Clock = clock or SimClock()
+        self.rng = random.Random(seed)
+        self._maps: dict[str, "Map"] = {}
+        self._pid = 1000 + self.rng.randrange(0, 20000)
+        self.conf: "MainConfig" = self._load_conf()
+        self._setup()
+
+    def _setup(self) -> None:
+        """(Re)build what depends on main.cf: the log and the queue-id generator."""
+        from .maillog import MailLog, log_path
+        from .queue import QueueIdGenerator
+        self._spool = self.path(self.conf.get("queue_directory") or "/var/spool/postfix")
+        self._hosts_cache: tuple[float, list] | None = None
+        old = getattr(self, "log", None)
+        if old is not None:
+            old.close()
+        self.log = MailLog(log_path(self), self.conf["myhostname"], self.clock,
+                           self.conf.get("syslog_name") or "postfix")
+        if not hasattr(self, "_qids"):
+            self._qids = QueueIdGenerator(self.rng.randrange(0, 1 << 30))
+        self._trivial = None
+        self._warned_domains: set[str] = set()
+
+    # -- files ---------------------------------------------------------------------
+    def path(self, p: str | os.PathLike) -> Path:
+        """Map an absolute path of the simulated server into the host folder.
+
+        Relative paths are taken relative to /etc/postfix, as Postfix does for
+        table names without a leading slash.
+        """
+        s = os.fspath(p)
+        if not s.startswith("/"):
+            s = "/etc/postfix/" + s
+        rel = os.path.normpath(s).lstrip("/")
+        out = (self.root / rel).resolve()
+        if out != self.root and self.root not in out.parents:
+            raise PermissionError(f"{s}: outside the host folder {self.root}")
+        return out
+
+    def hostname_file(self) -> str:
+        try:
+            return (self.root / "etc/hostname").read_text().split()[0]
+        except (OSError, IndexError):
+            return "localhost.localdomain"
+
+    # -- configuration -------------------------------------------------------------
+    def _load_conf(self) -> "MainConfig":
+        from .conf import MainConfig
+        return MainConfig.load(self.root / "etc/postfix/main.cf",
+                               host_defaults=self.host_defaults())
+
+    def host_defaults(self) -> dict[str, str]:
+        """Defaults that Postfix computes from the machine (``postconf -d`` shows them)."""
+        name = self.hostname_file()
+        if "." not in name:
+            name += ".localdomain"
+        return {
+            "myhostname": name,
+            "mydomain": name.partition(".")[2],
+            "mynetworks": "127.0.0.0/8 [::1]/128",
+            "process_id": str(os.getpid()),
+        }
+
+    def reload(self) -> None:
+        """Re-read main.cf and reopen tables, as ``postfix reload`` does."""
+        self.conf = self._load_conf()
+        self._maps.clear()
+        self._setup()
+
+    # -- processes, ids, names ----------------------------------------------------------------
+    def next_pid(self) -> int:
+        """A process id for the next daemon instance: deterministic under a simulated
+        clock, the real process id under ``serve`` (one smtpd process, many sessions)."""
+        if not self.clock.simulated:
+            return os.getpid()
+        self._pid += 1 + self.rng.randrange(0, 3)
+        return self._pid
+
+    def new_queue_id(self) -> str:
+        """A Postfix-style short queue id (counter-based; see :meth:`new_queue_file`)."""
+        return self._qids.next(self.clock.tick())
+
+    def new_queue_file(self):
+        """Create the incoming queue file for a new message; its id names it.
+
+        On a simulated clock the id comes from a seeded counter (stable runs);
+        on the wall clock from the file's inode, as in Postfix.
+        """
+        from .queue import IncomingFile
+        now = self.clock.tick()
+        sim = self.clock.simulated
+        return IncomingFile(self.spool, lambda ino: self._qids.next(now, None if sim else ino))
+
+    @property
+    def spool(self) -> Path:
+        """The queue directory (queue_directory, /var/spool/postfix) inside the host."""
+        return self._spool
+
+    def etc_hosts(self) -> list[tuple[str, list[str]]]:
+        """(address, names) pairs from the host's etc/hosts."""
+        out: list[tuple[str, list[str]]] = []
+        p = self.root / "etc/hosts"
+        try:
+            mtime = p.stat().st_mtime_ns
+            if self._hosts_cache is not None and self._hosts_cache[0] == mtime:
+                return self._hosts_cache[1]
+            text = p.read_text()
+        except OSError:
+            return out
+        for line in text.splitlines():
+            f = line.split("#", 1)[0].split()
+            if len(f) >= 2:
+                out.append((f[0], f[1:]))
+        self._hosts_cache = (mtime, out)
+        return out
+
+    def reverse_lookup(self, addr: str) -> str:
+        """The client name smtpd logs (``localhost`` for 127.0.0.1), or ``unknown``."""
+        for a, names in self.etc_hosts():
+            if a == addr:
+                return names[0]
+        return "unknown"
+
+    def own_addresses(self) -> list[str]:
+        """Addresses of this host's interfaces that inet_interfaces listens on."""
+        iface = self.conf.list("inet_interfaces")
+        mine = {"127.0.0.1", "::1"}
+        names = {self.conf["myhostname"], self.conf["myhostname"].split(".")[0]}
+        for a, ns in self.etc_hosts():
+            if names & set(ns) and not a.startswith("127.0.1."):
+                mine.add(a)
+        if not iface or "all" in [i.lower() for i in iface]:
+            return sorted(mine)
+        out = set()
+        for i in iface:
+            if i.lower() == "loopback-only" or i == "localhost":
+                out |= {"127.0.0.1", "::1"}
+            else:
+                out.add(i.strip("[]"))
+        return sorted(out | set(self.conf.list("proxy_interfaces")))
+
+    def trivial_rewrite(self):
+        """This host's trivial-rewrite (cached until reload)."""
+        if self._trivial is None:
+            from .trivial_rewrite import TrivialRewrite
+            self._trivial = TrivialRewrite(
+                self.conf, lookup=lambda spec, key: self.open_map(spec).lookup(key),
+                own_addresses=self.own_addresses(),
+                read_file=lambda p: self.path(p).read_text())
+            self._warn_domain_conflicts(self._trivial)
+        return self._trivial
+
+    def _warn_domain_conflicts(self, tr) -> None:
+        for param in ("virtual_alias_domains", "virtual_mailbox_domains", "relay_domains"):
+            for d in self.conf.list(param):
+                if ":" in d or d.startswith("/") or d.startswith("!"):
+                    continue
+                if param == "relay_domains" and d in self.conf.list("mydestination"):
+                    continue
+                if tr.in_list(d.lower(), "mydestination") and param != "relay_domains":
+                    self.domain_conflicts[d.lower()] = param
+
+    @property
+    def domain_conflicts(self) -> dict[str, str]:
+        if not hasattr(self, "_conflicts"):
+            self._conflicts: dict[str, str] = {}
+        return self._conflicts
+
+    def warn_if_conflict(self, domain: str) -> None:
+        """trivial-rewrite's warning for a domain listed as local *and* virtual."""
+        d = domain.lower().rstrip(".")
+        param = self.domain_conflicts.get(d)
+        if param:
+            self.log.write("trivial-rewrite", self.rewrite_pid(),
+                           f"warning: do not list domain {d} in BOTH mydestination and {param}")
+
+    def cleanup_pid(self) -> int:
+        if not hasattr(self, "_cleanup_pid"):
+            self._cleanup_pid = self.next_pid()
+        return self._cleanup_pid
+
+    def rewrite_pid(self) -> int:
+        if not hasattr(self, "_trivial_pid"):
+            self._trivial_pid = self.next_pid()
+        return self._trivial_pid
+
+    # -- table searches -----------------------------------------------------------------------
+    def _find(self, specs: list[str], keys: list[str], trace: list | None) -> tuple[str, str] | None:
+        """Try every key in every table (in that order), like Postfix's maps_find."""
+        for spec in specs:
+            m = self.open_map(spec)
+            for k in keys:
+                r = m.lookup(k)
+                if trace is not None:
+                    trace.append((spec, k, r))
+                if r is not None:
+                    return k, r
+        return None
+
+    def address_find(self, addr: str, specs: list[str], trivial=None, *,
+                     trace: list | None = None) -> tuple[str, str] | None:
+        """Look ``addr`` up in ``specs`` in mail_addr_find's order (see :mod:`mailsim.mail_addr_find`).
+
+        Used for virtual_alias_maps, virtual_mailbox_maps, relay_recipient_maps and
+        the canonical maps. Raises :class:`mailsim.maps.MapError` if a table is unusable.
+        """
+        from .mail_addr_find import search_keys
+        if not specs:
+            return None
+        tr = trivial or self.trivial_rewrite()
+        domain = addr.rpartition("@")[2]
+        keys = search_keys(addr, delimiter=self.conf.get("recipient_delimiter") or "",
+                           local=bool(domain) and tr.is_local_domain(domain))
+        return self._find(specs, keys, trace)
+
+    def virtual_alias_find(self, addr: str, trivial=None, *, trace: list | None = None):
+        """Look ``addr`` up in virtual_alias_maps."""
+        return self.address_find(addr, self.conf.list("virtual_alias_maps"), trivial, trace=trace)
+
+    def local_recipient_find(self, addr: str, specs: list[str], *,
+                             trace: list | None = None) -> tuple[str, str] | None:
+        """Look a local recipient up in local_recipient_maps (full address, then user name)."""
+        from .mail_addr_find import localpart_keys
+        keys = [addr.lower()] + localpart_keys(addr, delimiter=self.conf.get("recipient_delimiter") or "")
+        return self._find(specs, keys, trace)
+
+    # -- SMTP -------------------------------------------------------------------------------
+    def smtpd(self, client_addr: str = "127.0.0.1", client_port: int = 0):
+        """A raw smtpd protocol engine for one connection (bytes in, bytes out)."""
+        from .smtpd.session import SMTPDSession
+        return SMTPDSession(self, client_addr, client_port)
+
+    def session(self, client_addr: str = "127.0.0.1"):
+        """An in-process SMTP session, for notebooks and tests (see :mod:`mailsim.smtpd.client`)."""
+        from .smtpd.client import Session
+        return Session(self, client_addr)
+
+    # -- tables ----------------------------------------------------------------------
+    def open_map(self, spec: str) -> "Map":
+        """Open (and cache) one lookup table such as ``hash:/etc/postfix/virtual``.
+
+        A cached table whose files changed on disk is reopened, as Postfix's
+        daemons restart when a table changes.
+        """
+        from .maps import open_map
+        m = self._maps.get(spec)
+        if m is None or m.changed():
+            m = open_map(spec, self.path)
+            self._maps[spec] = m
+        return m
+
+    def maps(self, param: str) -> list["Map"]:
+        """Open every table listed in the parameter ``param`` (e.g. ``alias_maps``)."""
+        return [self.open_map(s) for s in self.conf.list(param)]
+
+    # -- users -----------------------------------------------------------------------
+    def users(self) -> dict[str, PasswdEntry]:
+        """The host's local accounts, from its etc/passwd."""
+        out: dict[str, PasswdEntry] = {}
+        try:
+            text = (self.root / "etc/passwd").read_text()
+        except OSError:
+            return out
+        for line in text.splitlines():
+            f = line.split(":")
+            if len(f) >= 7 and not line.startswith("#"):
+                try:
+                    out.setdefault(f[0], PasswdEntry(f[0], int(f[2]), int(f[3]), f[4], f[5], f[6]))
+                except ValueError:
+                    continue
+        return out

@@ -1,0 +1,245 @@
+"""trivial-rewrite(8): canonical address form and address classes.
+
+Postfix's trivial-rewrite answers two questions for every address:
+
+* **rewrite** (canonicalize): ``user`` -> ``user@$myorigin``
+  (``append_at_myorigin``), ``user@host`` -> ``user@host.$mydomain``
+  (``append_dot_mydomain``), source routes removed, a trailing dot dropped.
+* **resolve**: which *address class* the domain belongs to, and so which
+  transport delivers it. The classes, in Postfix's order of precedence:
+
+  ======================  ==============================  =====================
+  class                   domain is listed in             transport
+  ======================  ==============================  =====================
+  local                   mydestination, inet_interfaces  local_transport
+                          / proxy_interfaces literals
+  virtual alias (alias)   virtual_alias_domains           (error: must be
+                                                          aliased)
+  virtual mailbox         virtual_mailbox_domains         virtual_transport
+  relay                   relay_domains                   relay_transport
+  default                 anything else                   default_transport
+                                                          (or relayhost)
+  ======================  ==============================  =====================
+
+Routing operators in a local address are resolved as Postfix does:
+``user%other.org@$mydestination`` (``allow_percent_hack``) and
+``other.org!user@$mydestination`` (``swap_bangpath``) become
+``user@other.org`` and are resolved again -- which is why they do not fool
+``reject_unauth_destination``.
+
+Parameters read: myorigin, mydomain, myhostname, mydestination, inet_interfaces,
+proxy_interfaces, virtual_alias_domains, virtual_mailbox_domains, relay_domains,
+relayhost, local_transport, virtual_transport, relay_transport,
+default_transport, allow_percent_hack, swap_bangpath, append_at_myorigin,
+append_dot_mydomain, parent_domain_matches_subdomains.
+
+Examples
+--------
+>>> from mailsim.conf import MainConfig
+>>> c = MainConfig.from_text("myhostname = mail.example.com\\nmydomain = example.com\\nmyorigin = $mydomain\\n"
+...     "mydestination = $myhostname, localhost, $mydomain\\nvirtual_alias_domains = sue.nl\\n")
+>>> r = TrivialRewrite(c)
+>>> r.resolve("peter@EXAMPLE.com").klass, r.resolve("info@sue.nl").klass
+('local', 'alias')
+>>> res = r.resolve("user%other.org@mail.example.com")
+>>> res.klass, res.recipient
+('default', 'user@other.org')
+>>> r.rewrite("petra")
+'petra@example.com'
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .domains import match_domain, parent_matches
+
+__all__ = ["TrivialRewrite", "Resolved", "split_address", "CLASSES"]
+
+CLASSES = ("local", "alias", "virtual", "relay", "default")
+
+
+def split_address(addr: str) -> tuple[str, str]:
+    """Split at the rightmost ``@``: ``("user", "domain")``; domain "" if none."""
+    local, at, domain = addr.rpartition("@")
+    if not at:
+        return addr, ""
+    return local, domain
+
+
+@dataclass
+class Resolved:
+    """What trivial-rewrite answers: transport, nexthop, recipient and class."""
+
+    address: str                  # the address asked about
+    recipient: str                # the resolved recipient (routing operators undone)
+    klass: str                    # local | alias | virtual | relay | default
+    transport: str
+    nexthop: str
+    why: list[str] = field(default_factory=list)   # human-readable steps, for explanations
+    routed: bool = False          # routing operators (%, !, @) were undone on the way
+    error: bool = False           # not a valid address (Postfix's RESOLVE_FLAG_ERROR)
+
+    @property
+    def domain(self) -> str:
+        return split_address(self.recipient)[1]
+
+
+class TrivialRewrite:
+    """Rewriting and resolving with one host's configuration.
+
+    ``lookup(spec, key)`` answers table entries in domain lists;
+    ``own_addresses`` are the host's interface addresses (for ``user@[ip]``).
+    """
+
+    def __init__(self, conf, *, lookup: Callable[[str, str], "str | None"] | None = None,
+                 own_addresses: list[str] | None = None,
+                 read_file: Callable[[str], str] | None = None) -> None:
+        self.conf = conf
+        self.lookup = lookup
+        self.read_file = read_file
+        self.own = set(own_addresses or ["127.0.0.1", "::1"])
+        self._dom_cache: dict[tuple[str, str], bool] = {}
+
+    # -- rewrite ----------------------------------------------------------------------
+    def rewrite(self, addr: str) -> str:
+        """Canonicalize an address in the "local" context (envelope addresses)."""
+        c = self.conf
+        if addr == "" or addr.endswith("@"):
+            return addr
+        a = addr
+        if a.startswith("@") and ":" in a:          # source route @a,@b:user@c
+            a = a.split(":", 1)[1]
+        local, domain = split_address(a)
+        if not domain:
+            if "@" in a or (c.bool("swap_bangpath") and "!" in a) or \
+                    (c.bool("allow_percent_hack") and "%" in a):
+                return a
+            if c.bool("append_at_myorigin"):
+                return f"{a}@{c['myorigin']}"
+            return a
+        if domain.endswith("."):
+            domain = domain.rstrip(".")
+        if c.bool("append_dot_mydomain") and "." not in domain and not domain.startswith("["):
+            domain = f"{domain}.{c['mydomain']}"
+        return f"{local}@{domain}"
+
+    # -- domain classes -----------------------------------------------------------------
+    def in_list(self, domain: str, param: str) -> bool:
+        key = (domain, param)
+        if key not in self._dom_cache:
+            self._dom_cache[key] = match_domain(
+                domain, self.conf.list(param), parent_matches=parent_matches(self.conf, param),
+                lookup=self.lookup, read_file=self.read_file)
+        return self._dom_cache[key]
+
+    def is_local_domain(self, domain: str) -> bool:
+        """mydestination, or an address literal of one of our own interfaces."""
+        d = domain.lower().rstrip(".")
+        if d.startswith("[") and d.endswith("]"):
+            lit = d[1:-1]
+            if lit.startswith("ipv6:"):
+                lit = lit[5:]
+            try:
+                return str(ipaddress.ip_address(lit)) in self.own
+            except ValueError:
+                return False
+        return self.in_list(d, "mydestination")
+
+    def domain_class(self, domain: str) -> str:
+        d = domain.lower().rstrip(".")
+        if self.is_local_domain(d):
+            return "local"
+        if self.in_list(d, "virtual_alias_domains"):
+            return "alias"
+        if self.in_list(d, "virtual_mailbox_domains"):
+            return "virtual"
+        if self.in_list(d, "relay_domains"):
+            return "relay"
+        return "default"
+
+    # -- resolve ------------------------------------------------------------------------
+    def resolve(self, addr: str) -> Resolved:
+        """Resolve ``addr`` to (class, transport, nexthop, recipient), like trivial-rewrite."""
+        c = self.conf
+        why: list[str] = []
+        routed = False
+        a = self.rewrite(addr)
+        if a != addr:
+            why.append(f"rewrite: {addr or '<>'} -> {a}")
+        for _ in range(10):
+            if a.endswith("@") and not c.bool("resolve_null_domain"):
+                return self._final(addr, a, "default", why, routed)
+            local, domain = split_address(a)
+            if domain:
+                dom = domain.lower().rstrip(".")
+                if self.is_local_domain(dom):
+                    why.append(f"{dom} is local (mydestination or own address)")
+                    if "@" in local or (c.bool("allow_percent_hack") and "%" in local) or \
+                            (c.bool("swap_bangpath") and "!" in local):
+                        a = local
+                        routed = True
+                        continue
+                    return self._final(addr, f"{local}@{domain}", "local", why, routed)
+                klass = self.domain_class(dom)
+                why.append(self._class_reason(dom, klass))
+                return self._final(addr, f"{local}@{domain}", klass, why, routed)
+            # no domain left
+            if c.bool("allow_percent_hack") and "%" in a:
+                l, _, d = a.rpartition("%")
+                a = f"{l}@{d}"
+                why.append(f"percent hack: -> {a}")
+                continue
+            if c.bool("swap_bangpath") and "!" in a:
+                d, _, l = a.partition("!")
+                a = f"{l}@{d}"
+                why.append(f"bang path: -> {a}")
+                continue
+            return self._final(addr, f"{a}@{c['myhostname']}" if a else a, "local", why, routed)
+        return self._final(addr, a, "default", why, routed)
+
+    @staticmethod
+    def _class_reason(dom: str, klass: str) -> str:
+        return {
+            "alias": f"{dom} is in virtual_alias_domains",
+            "virtual": f"{dom} is in virtual_mailbox_domains",
+            "relay": f"{dom} is in relay_domains",
+            "default": f"{dom} is not a local, virtual or relay domain",
+        }.get(klass, f"{dom}: {klass}")
+
+    def _final(self, addr: str, rcpt: str, klass: str, why: list[str], routed: bool = False) -> Resolved:
+        c = self.conf
+        domain = split_address(rcpt)[1].lower().rstrip(".")
+        error = not self.valid_domain(domain) or (
+            rcpt.startswith("-") and not c.bool("allow_min_user"))
+        if error:
+            why.append(f"{domain or '(empty domain)'} is not a valid domain: the address is malformed")
+        if klass == "local":
+            tr, nh = self._transport(c["local_transport"], c["myhostname"])
+        elif klass == "alias":
+            tr, nh = "error", "User unknown in virtual alias table"
+        elif klass == "virtual":
+            tr, nh = self._transport(c["virtual_transport"], domain)
+        elif klass == "relay":
+            tr, nh = self._transport(c["relay_transport"], domain)
+            if c.get("relayhost"):
+                nh = c["relayhost"]
+        else:
+            tr, nh = self._transport(c["default_transport"], domain)
+            if c.get("relayhost"):
+                nh = c["relayhost"]
+        return Resolved(addr, rcpt, klass, tr, nh, why, routed, error)
+
+    @staticmethod
+    def valid_domain(domain: str) -> bool:
+        """A host name or an address literal, as trivial-rewrite accepts them."""
+        from .smtpd.check import valid_hostname, valid_literal
+        if domain.startswith("["):
+            return valid_literal(domain)
+        return valid_hostname(domain)
+
+    @staticmethod
+    def _transport(value: str, default_nexthop: str) -> tuple[str, str]:
+        tr, _, nh = value.partition(":")
+        return tr, nh or default_nexthop
