@@ -1,0 +1,245 @@
+"""``mailsim serve``: a simulated host's smtpd on a real socket (loopback only).
+
+Like Postfix's master(8) running the ``smtp inet`` service: it listens, hands
+each connection to a fresh smtpd engine (:mod:`mailsim.smtpd.session`), and
+keeps the configuration it loaded until ``postfix reload`` -- which, as with
+Postfix, is a signal (SIGHUP) to the process whose pid is in
+``var/spool/postfix/pid/master.pid``.
+
+The host runs on wall-clock time here. Only loopback addresses may be bound:
+the simulator never listens on, or talks to, anything outside the machine.
+
+Examples
+--------
+Start it from a shell, then talk to it with nc, telnet, swaks or smtplib::
+
+    mailsim init /tmp/mx --user alice
+    mailsim --root /tmp/mx serve --listen 127.0.0.1:2525
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import TextIO
+
+from .clock import WallClock
+from .host import Host
+
+__all__ = ["SMTPServerProtocol", "Server", "serve_socket", "run_master", "listen_socket", "main",
+           "parse_listen"]
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``127.0.0.1:2525`` -> ("127.0.0.1", 2525); refuses non-loopback addresses.
+
+    >>> parse_listen("127.0.0.1:2525")
+    ('127.0.0.1', 2525)
+    >>> parse_listen("[::1]:25")
+    ('::1', 25)
+    """
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if host == "localhost":
+        host = "127.0.0.1"
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"{host}: mailsim only listens on loopback addresses (127.0.0.0/8, ::1)")
+    return host, int(port)
+
+
+class SMTPServerProtocol(asyncio.Protocol):
+    """One TCP connection <-> one smtpd engine. All SMTP logic is in the engine."""
+
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+        self.engine = None
+        self.transport = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername") or ("127.0.0.1", 0)
+        self.engine = self.server.host.smtpd(peer[0], peer[1])
+        transport.write(self.engine.greeting())
+
+    def data_received(self, data: bytes) -> None:
+        eng = self.engine
+        try:
+            out = eng.receive(data)
+        except Exception as e:  # one bad session must never take the server down
+            self.server.host.log.write("smtpd", eng.pid, f"fatal: internal error: {e!r}")
+            out = b"421 4.3.0 Error: internal error\r\n"
+            eng.closed = True
+        if eng.delay:
+            delay, eng.delay = eng.delay, 0.0
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_later(delay, self._write, out)
+            return
+        self._write(out)
+
+    def _write(self, out: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        if out:
+            self.transport.write(out)
+        if self.engine.closed:
+            self.transport.close()
+        else:
+            self.transport.resume_reading()
+
+    def connection_lost(self, exc) -> None:
+        if self.engine is not None and not self.engine.closed:
+            self.engine.lost()
+
+
+class Server:
+    """A host's SMTP listener; ``reload()`` re-reads main.cf for new connections."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.host = Host(self.root, clock=WallClock())
+
+    def reload(self) -> None:
+        """Re-read main.cf (the master logs the reload)."""
+        self.host.reload()
+
+
+def listen_socket(listen: str) -> socket.socket:
+    """Bind the listening socket (loopback only), as master(8) does before it forks."""
+    addr, port = parse_listen(listen)
+    sock = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((addr, port))
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve_socket(root: Path, sock: socket.socket, *, ready=None) -> None:
+    """One smtpd process: accept connections on ``sock`` until SIGTERM (SIGHUP reloads)."""
+    srv = Server(root)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTPServerProtocol(srv), sock=sock)
+    stop = asyncio.Event()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, srv.reload)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
+        pass
+    if ready is not None:
+        ready(server)
+    async with server:
+        await stop.wait()
+
+
+def run_master(root: Path, listen: str, processes: int = 2) -> None:
+    """master(8): bind, write the pid file, run ``processes`` smtpd processes, restart any
+    that dies, pass SIGHUP (``postfix reload``) on to them, stop them all on SIGTERM.
+
+    Several processes share the listening socket, as Postfix's smtpd processes
+    do (``maxproc`` in master.cf); each keeps its own configuration until reload.
+    """
+    sock = listen_socket(listen)
+    host = Host(root, clock=WallClock())
+    piddir = host.spool / "pid"
+    piddir.mkdir(parents=True, exist_ok=True)
+    pidfile = piddir / "master.pid"
+    pidfile.write_text(f"{os.getpid():>10}\n")
+    me = os.getpid()
+    host.log.write("master", me, "daemon started -- version 3.7.11, configuration /etc/postfix")
+    host.log.close()
+    if processes <= 1:
+        try:
+            asyncio.run(serve_socket(root, sock))
+        finally:
+            _remove_pidfile(pidfile)
+        return
+    children: set[int] = set()
+    flags = {"stop": False, "hup": False}
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:                      # an smtpd process
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            code = 0
+            try:
+                asyncio.run(serve_socket(root, sock))
+            except BaseException:
+                code = 1
+            os._exit(code)
+        children.add(pid)
+
+    signal.signal(signal.SIGHUP, lambda *a: flags.__setitem__("hup", True))
+    signal.signal(signal.SIGTERM, lambda *a: flags.__setitem__("stop", True))
+    signal.signal(signal.SIGINT, lambda *a: flags.__setitem__("stop", True))
+    for _ in range(processes):
+        spawn()
+    try:
+        while not flags["stop"]:
+            if flags["hup"]:
+                flags["hup"] = False
+                Host(root, clock=WallClock()).log.write(
+                    "master", me, "reload -- version 3.7.11, configuration /etc/postfix")
+                for pid in children:
+                    os.kill(pid, signal.SIGHUP)
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                pid = 0
+            if pid and pid in children:
+                children.discard(pid)
+                if not flags["stop"]:
+                    spawn()                # master(8) restarts a process that died
+            time.sleep(0.05)
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in list(children):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        Host(root, clock=WallClock()).log.write("master", me, "terminating on signal 15")
+        _remove_pidfile(pidfile)
+
+
+def _remove_pidfile(pidfile: Path) -> None:
+    try:
+        if pidfile.read_text().strip() == str(os.getpid()):
+            pidfile.unlink()
+    except OSError:
+        pass
+
+
+def main(root: Path, argv: list[str], out: TextIO, err: TextIO) -> int:
+    p = argparse.ArgumentParser(prog="mailsim serve",
+                                description="Serve a simulated host's smtpd on a loopback socket.")
+    p.add_argument("--listen", default="127.0.0.1:2525", help="loopback address:port (default %(default)s)")
+    p.add_argument("--processes", type=int, default=min(4, os.cpu_count() or 1),
+                   help="smtpd processes sharing the socket (default: one per core, at most 4)")
+    a = p.parse_args(argv)
+    try:
+        parse_listen(a.listen)
+        Host(root)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"mailsim serve: {e}", file=err)
+        return 1
+    print(f"mailsim: {root} listening on {a.listen} (Ctrl-C to stop)", file=err)
+    err.flush()
+    try:
+        run_master(Path(root), a.listen, a.processes)
+    except KeyboardInterrupt:
+        pass
+    except OSError as e:
+        print(f"mailsim serve: {e}", file=err)
+        return 1
+    return 0

@@ -1,0 +1,848 @@
+"""smtpd(8): one SMTP server session, as a protocol engine that does no I/O.
+
+Bytes in (:meth:`SMTPDSession.receive`), bytes out. The same engine serves the
+in-process simulator (deterministic: simulated clock, seeded queue ids) and
+real sockets (:mod:`mailsim.serve`), so the two can never disagree about a
+reply. It follows Postfix 3.7.11's ``src/smtpd/smtpd.c``: the command table
+and its order, sequence rules, ESMTP parameters, the pipelining checks, error
+counting and limits, line-length and bare-newline handling, and the log lines
+smtpd writes.
+
+Standards: RFC 5321 (SMTP), RFC 1870 (SIZE), RFC 2920 (PIPELINING), RFC 3030
+(CHUNKING/BDAT), RFC 3461 (DSN), RFC 6152 (8BITMIME), RFC 6531 (SMTPUTF8),
+RFC 2034 (ENHANCEDSTATUSCODES).
+
+Trust: everything the client sends is untrusted; any byte sequence gets the
+reply Postfix would give, never an exception.
+
+Parameters read: smtpd_banner, myhostname, smtpd_helo_required,
+disable_vrfy_command, strict_rfc821_envelopes, message_size_limit,
+smtpd_recipient_limit, smtpd_recipient_overshoot_limit,
+smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_error_sleep_time,
+smtpd_junk_command_limit, smtpd_forbidden_commands,
+smtpd_forbid_unauth_pipelining, smtpd_forbid_bare_newline, line_length_limit,
+smtputf8_enable, smtpd_tls_security_level, smtpd_delay_reject,
+smtpd_discard_ehlo_keywords, smtpd_reject_footer, fast_flush_domains, and
+the restriction lists (see :mod:`mailsim.smtpd.check`).
+
+Examples
+--------
+>>> import tempfile
+>>> from mailsim import init_host
+>>> h = init_host(tempfile.mkdtemp() + "/mx", hostname="mail.example.com", users=["peter"])
+>>> s = h.smtpd("127.0.0.1")
+>>> print(s.greeting().decode().replace("\\r", "").strip())
+220 mail.example.com ESMTP Postfix (Debian/GNU)
+>>> print(s.receive(b"HELO client.example.org\\r\\nMAIL FROM:<a@b.example>\\r\\n").decode().replace("\\r", "").strip())
+250 mail.example.com
+250 2.1.0 Ok
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from ..maps import MapError
+from ..queue import Recipient
+from ..reply import Reply
+from . import replies as R
+from .address import extract_address, split_argument
+from .check import Checker, Decision, Rejected, valid_hostname, valid_literal
+
+__all__ = ["SMTPDSession", "Transaction"]
+
+# smtpd's command table, in its order (the "disconnect" log line counts in this order)
+_COMMANDS = ("HELO", "EHLO", "XCLIENT", "XFORWARD", "STARTTLS", "AUTH", "MAIL", "RCPT",
+             "DATA", "BDAT", "RSET", "NOOP", "VRFY", "ETRN", "QUIT")
+_LIMITED = {"HELO", "EHLO", "RSET", "NOOP", "VRFY", "ETRN"}    # junk-command limited
+_LAST = {"HELO", "EHLO", "DATA", "NOOP", "VRFY"}               # must end a pipelined group
+_PRE_TLS = {"HELO", "EHLO", "XCLIENT", "STARTTLS", "NOOP", "QUIT"}
+_HEADER = re.compile(r"^[!-9;-~]+:")                             # looks like "Subject:"
+
+
+def quote_local(addr: str) -> str:
+    """The external (quoted) form Postfix logs: ``"a b"@example.com``."""
+    local, at, domain = addr.rpartition("@")
+    if not at:
+        local, domain = addr, ""
+    if local and re.search(r'[\s()<>@,;:\\".\[\]]', local.replace(".", "")) or \
+            local.startswith(".") or local.endswith(".") or ".." in local:
+        local = '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{local}@{domain}" if at else local
+
+
+@dataclass
+class Transaction:
+    """One mail transaction: MAIL FROM, the accepted recipients, and the data."""
+
+    sender: str
+    params: dict[str, str] = field(default_factory=dict)
+    recipients: list[Recipient] = field(default_factory=list)
+    queue_id: str | None = None
+    size_declared: int = 0
+    file: object = None          # queue.IncomingFile, from the first accepted RCPT
+
+
+class SMTPDSession:
+    """A server-side SMTP session with one client.
+
+    ``host`` is a :class:`mailsim.host.Host`; ``client_addr`` the client's IP.
+    Call :meth:`greeting` once (on connect), then :meth:`receive` with every
+    chunk of bytes from the client; both return the bytes to send back. When
+    :attr:`closed` becomes true the transport closes the connection; if the
+    client goes away first, call :meth:`lost`.
+    """
+
+    def __init__(self, host, client_addr: str = "127.0.0.1", client_port: int = 0) -> None:
+        c = self.conf = host.conf
+        self.host = host
+        self.log = host.log
+        self.pid = host.next_pid()
+        self.client_addr = client_addr
+        self.client_port = client_port
+        self.client_name = host.reverse_lookup(client_addr)
+        self.client_namaddr = f"{self.client_name}[{client_addr}]"
+        self.trivial = host.trivial_rewrite()
+        self.checker = Checker(self)
+        self.helo_name: str | None = None
+        self.protocol = "SMTP"
+        self.tx: Transaction | None = None
+        self.tx_hold = self.tx_discard = False
+        self.tx_actions: list[tuple[str, str]] = []
+        self.closed = self.greeted = self.hangup = False
+        self.ill_pipelining = False
+        self.access_denied: Reply | None = None
+        self.error_count = self.junk_cmds = 0
+        self.delay = 0.0                   # seconds the transport should wait (error sleep)
+        self.where = "CONNECT"
+        self.decisions: list[Decision] = []
+        self._resolved: dict = {}
+        self.counts = {name: [0, 0] for name in (*_COMMANDS, "unknown")}
+        self._rcpt_for_log: str | None = None
+        self._buf = b""
+        self._mode = "command"             # command | data | bdat
+        self._data: list[bytes] = []
+        self._act_size = 0
+        self._too_big = False
+        self._prev_cont = False
+        self._bdat_left = 0
+        self._bdat_last = False
+        self._bdat_reply: Reply | None = None    # a BDAT whose chunk is skipped gets this
+        self._bdat_active = self._bdat_error = False
+        self._bdat_partial = b""
+        self._bdat_size = 0
+        self._overshoot = 0
+        self._limit = c.int("line_length_limit")
+        self._msg_limit = c.int("message_size_limit")
+        self._forbidden = c.list("smtpd_forbidden_commands")
+        self.log.write("smtpd", self.pid, f"connect from {self.client_namaddr}")
+
+    # -- the transport's interface -------------------------------------------------------------
+    def greeting(self) -> bytes:
+        """The 220 banner (or the client-restriction reject), sent once on connect."""
+        if self.greeted:
+            return b""
+        self.greeted = True
+        if not self.conf.bool("smtpd_delay_reject"):
+            d = self.checker.evaluate("CONNECT", self.client_namaddr,
+                                      [("client", self.client_namaddr)])
+            if d.reply is not None:
+                self.access_denied = d.reply
+                self.error_count += 1
+                return self._wire(d.reply)
+        banner = self.conf.expand(self.conf.raw("smtpd_banner") or "")
+        return self._wire(Reply(220, None, banner))
+
+    def receive(self, data: bytes) -> bytes:
+        """Feed bytes from the client; return the bytes the server answers."""
+        out: list[bytes] = []
+        if not self.greeted:
+            self._buf += data
+            data = b""
+            if self._buf:
+                self._flag_pipelining()
+            out.append(self.greeting())
+        self._buf += data
+        while not self.closed:
+            if self._mode == "command":
+                nl = self._buf.find(b"\n")
+                if nl < 0:
+                    if len(self._buf) > 4 * self._limit:      # keep reading, but only so much
+                        self._buf = self._buf[: self._limit]
+                    break
+                raw, self._buf = self._buf[:nl], self._buf[nl + 1:]
+                out.append(self._command(raw))
+            elif self._mode == "data":
+                nl = self._buf.find(b"\n")
+                if nl < 0:
+                    break
+                raw, self._buf = self._buf[:nl], self._buf[nl + 1:]
+                r = self._data_line(raw)
+                if r:
+                    out.append(r)
+            else:
+                take = min(self._bdat_left, len(self._buf))
+                chunk, self._buf = self._buf[:take], self._buf[take:]
+                self._bdat_left -= take
+                if self._bdat_reply is None:
+                    self._bdat_feed(chunk)
+                if self._bdat_left:
+                    break
+                out.append(self._bdat_end())
+        return b"".join(out)
+
+    def lost(self) -> None:
+        """The client closed the connection (or it broke) without QUIT."""
+        if self.closed:
+            return
+        where = self.where
+        if self._mode == "data":
+            where = f"DATA ({self._act_size} bytes)"
+        elif self._mode == "bdat":
+            where = f"BDAT ({self._act_size} bytes)"
+        if where != "END-OF-MESSAGE":
+            self.log.write("smtpd", self.pid, f"lost connection after {where} from {self.client_namaddr}")
+        self._reset_tx()
+        self._close()
+
+    # -- output and logging ----------------------------------------------------------------------
+    def _wire(self, r: Reply) -> bytes:
+        """smtpd_chat_reply: add smtpd_reject_footer to 4xx/5xx replies, apply soft_bounce."""
+        lines = str(r).split("\n")
+        footer = self.conf.raw("smtpd_reject_footer") or ""
+        if footer and r.code >= 400:
+            lines = self._add_footer(lines, r, footer)
+        if self.conf.bool("soft_bounce"):
+            lines = [("4" + l[1:4] + ("4" + l[5:] if l[4:5] == "5" else l[4:])) if l[:1] == "5" else l
+                     for l in lines]
+        return ("\r\n".join(lines) + "\r\n").encode("utf-8", "surrogateescape")
+
+    def _add_footer(self, lines: list[str], r: Reply, footer: str) -> list[str]:
+        """smtp_reply_footer: each footer line repeats the code and enhanced status code."""
+        code = lines[-1][:3]
+        dsn = r.enhanced
+        parts = footer.split("\\n")
+        out = list(lines)
+        added = False
+        for i, part in enumerate(parts):
+            more = i < len(parts) - 1
+            if i == 0 and part.startswith("\\c"):
+                out[-1] += self._expand_footer(part[2:])
+                continue
+            out.append(f"{code}{'-' if more else ' '}{dsn + ' ' if dsn else ''}{self._expand_footer(part)}")
+            added = True
+        if added:
+            out[len(lines) - 1] = out[len(lines) - 1][:3] + "-" + out[len(lines) - 1][4:]
+        return out
+
+    def _expand_footer(self, text: str) -> str:
+        """smtpd_expand: $client_address, $localtime, ... in a reply footer."""
+        tx = self.tx
+        values = {
+            "server_name": self.conf["myhostname"], "client": self.client_namaddr,
+            "client_port": str(self.client_port), "client_address": self.client_addr,
+            "client_name": self.client_name, "reverse_client_name": self.client_name,
+            "helo_name": self.helo_name or "",
+            "sender": tx.sender if tx else "", "recipient": "",
+            "localtime": time.strftime("%b %d %H:%M:%S", time.gmtime(self.host.clock.now())),
+        }
+        allowed = set(self.conf.get("smtpd_expansion_filter") or "")
+
+        def one(m: re.Match) -> str:
+            name = m.group(1) or m.group(2)
+            v = values.get(name, "")
+            return "".join(ch if ch in allowed or not allowed else "_" for ch in v)
+        return re.sub(r"\$\{?(?:(\w+)\}|(\w+))", one, text)
+
+    def log_warning(self, text: str) -> None:
+        self.log.write("smtpd", self.pid, f"warning: {text}")
+
+    def log_whatsup(self, whatsup: str, text: str) -> None:
+        """``QUEUEID: reject: RCPT from client: text; from=<> to=<> proto=ESMTP helo=<>``."""
+        qid = self.tx.queue_id if self.tx is not None and self.tx.queue_id else "NOQUEUE"
+        line = f"{qid}: {whatsup}: {self.where} from {self.client_namaddr}: {text};"
+        sender = self._sender_for_log if self._sender_for_log is not None else (
+            self.tx.sender if self.tx is not None else None)
+        if sender is not None:
+            line += f" from=<{quote_local(sender) if sender else ''}>"
+        if self._rcpt_for_log is not None:
+            line += f" to=<{quote_local(self._rcpt_for_log)}>"
+        line += f" proto={self.protocol}"
+        if self.helo_name is not None:
+            line += f" helo=<{self.helo_name}>"
+        self.log.write("smtpd", self.pid, line)
+
+    _sender_for_log: str | None = None
+
+    def _flag_pipelining(self) -> None:
+        """Log (once) that the client sent more before it should have waited for a reply."""
+        if self.ill_pipelining or not self._buf:
+            return
+        self.ill_pipelining = True
+        shown = "".join(_escape(b) for b in self._buf[:100])
+        self.log.write("smtpd", self.pid, f"improper command pipelining after {self.where} "
+                                          f"from {self.client_namaddr}: {shown}")
+
+    def _close(self) -> None:
+        if self.tx is not None:
+            self._reset_tx()
+        self.closed = True
+        ok = tot = 0
+        parts = []
+        for name, (s, t) in self.counts.items():
+            if t:
+                ok, tot = ok + s, tot + t
+                parts.append(f"{name.lower()}={s}" if s == t else f"{name.lower()}={s}/{t}")
+        parts.append(f"commands={ok}" if ok == tot else f"commands={ok}/{tot}")
+        self.log.write("smtpd", self.pid, f"disconnect from {self.client_namaddr} {' '.join(parts)}")
+
+    # -- the command loop (smtpd_proto) -----------------------------------------------------------
+    def _command(self, raw: bytes) -> bytes:
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if len(raw) > self._limit:
+            self.log_warning(f"{self.client_namaddr}: request longer than {self._limit}: "
+                             f"{raw[:30].decode('latin-1')}...")
+            raw = raw[: self._limit]
+        nul = raw.find(b"\0")
+        if nul >= 0:
+            raw = raw[:nul]
+        reply = self._dispatch(raw)
+        out = self._wire(reply) if reply is not None else b""
+        if reply is not None and reply.code in (421, 521) and not self.closed:
+            self._close()
+        if reply is not None and reply.code >= 400 and \
+                self.error_count >= self.conf.int("smtpd_soft_error_limit"):
+            self.delay += self.conf.time("smtpd_error_sleep_time")
+        if self.hangup:
+            self._close()
+            return b""
+        return out + self._check_error_limit()
+
+    def _check_error_limit(self) -> bytes:
+        """Top of smtpd's command loop: too many errors ends the session with 421."""
+        if self.closed or self._mode != "command" or \
+                self.error_count < self.conf.int("smtpd_hard_error_limit"):
+            return b""
+        out = self._wire(R.too_many_errors(self.conf["myhostname"]))
+        self.log.write("smtpd", self.pid, f"too many errors after {self.where} from {self.client_namaddr}")
+        self._close()
+        return out
+
+    def _dispatch(self, raw: bytes) -> Reply | None:
+        c = self.conf
+        line = raw.decode("utf-8", "surrogateescape")
+        if c.bool("smtputf8_enable"):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.error_count += 1
+                return R.BAD_UTF8
+        words = line.split()
+        if not words:
+            self.error_count += 1
+            return R.BAD_SYNTAX
+        verb = words[0].upper()
+        name = verb if verb in self.counts and verb != "UNKNOWN" else "unknown"
+        self.counts[name][1] += 1
+        if name == "unknown":
+            self.where = "UNKNOWN"
+            if _HEADER.match(words[0]) or self._is_forbidden(words[0]):
+                self.log_warning(f"non-SMTP command from {self.client_namaddr}: "
+                                 + "".join(_escape(b) for b in raw[:100]))
+                self._close()
+                return R.BREAK_RULES
+        if self.access_denied is not None and verb != "QUIT":
+            self.error_count += 1
+            return Reply(503, "5.7.0", f"Error: access denied for {self.client_namaddr}")
+        if name == "unknown":
+            self.error_count += 1
+            return R.UNKNOWN
+        if (c.get("smtpd_tls_security_level") or "") == "encrypt" and verb not in _PRE_TLS:
+            self.error_count += 1
+            return Reply(530, "5.7.0", "Must issue a STARTTLS command first")
+        self.where = verb
+        if (self.protocol != "ESMTP" or verb in _LAST) and not self.ill_pipelining and self._buf:
+            self._flag_pipelining()
+            if c.bool("smtpd_forbid_unauth_pipelining"):
+                self._close()
+                return Reply(554, "5.5.0", "Error: SMTP protocol synchronization")
+        args = words[1:]
+        handler = getattr(self, "cmd_" + verb.lower())
+        reply, ok = handler(args, line)
+        if ok:
+            self.counts[name][0] += 1
+        else:
+            self.error_count += 1
+        if verb in _LIMITED:
+            if self.junk_cmds > c.int("smtpd_junk_command_limit"):
+                self.error_count += 1
+            self.junk_cmds += 1
+        if verb == "QUIT":
+            self._close()
+        return reply
+
+    def _is_forbidden(self, word: str) -> bool:
+        for item in self._forbidden:
+            if ":" in item:
+                try:
+                    if self.host.open_map(item).lookup(word) is not None:
+                        return True
+                except MapError:
+                    continue
+            elif item.upper() == word.upper():
+                return True
+        return False
+
+    # -- HELO / EHLO --------------------------------------------------------------------------------
+    def cmd_helo(self, args: list[str], line: str, esmtp: bool = False) -> tuple[Reply, bool]:
+        if not args:
+            return (R.EHLO_SYNTAX if esmtp else R.HELO_SYNTAX), False
+        name = " ".join(args)
+        if not self.conf.bool("smtpd_delay_reject"):
+            saved = self.helo_name
+            self.helo_name = name
+            d = self.checker.evaluate(self.where, name, [("helo", name)])
+            self.helo_name = saved
+            if d.reply is not None:
+                return d.reply, False
+        self._reset_tx()
+        self.helo_name = _neuter(name)
+        self.protocol = "ESMTP" if esmtp else "SMTP"
+        me = self.conf["myhostname"]
+        if not esmtp:
+            return Reply(250, None, me), True
+        return Reply(250, None, me, tuple(self.ehlo_keywords())), True
+
+    def cmd_ehlo(self, args, line):
+        return self.cmd_helo(args, line, esmtp=True)
+
+    def ehlo_keywords(self) -> list[str]:
+        """The EHLO extension list, as Postfix builds it from the configuration."""
+        c = self.conf
+        kw = ["PIPELINING", f"SIZE {self._msg_limit}" if self._msg_limit else "SIZE"]
+        if not c.bool("disable_vrfy_command"):
+            kw.append("VRFY")
+        kw.append("ETRN")
+        if (c.get("smtpd_tls_security_level") or "") in ("may", "encrypt") and self.tls_available():
+            kw.append("STARTTLS")
+        kw += ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN"]
+        if c.bool("smtputf8_enable"):
+            kw.append("SMTPUTF8")
+        kw.append("CHUNKING")
+        discard = {k.upper() for k in c.list("smtpd_discard_ehlo_keywords")}
+        return [k for k in kw if k.split()[0] not in discard]
+
+    def tls_available(self) -> bool:
+        return False   # STARTTLS comes with the TLS issue
+
+    # -- MAIL ------------------------------------------------------------------------------------------
+    def _split_from_to(self, args: list[str], line: str, keyword: str) -> tuple[str, str] | None:
+        """``MAIL FROM:<a> X=y`` -> ("<a>", "X=y"), accepting Postfix's sloppy forms."""
+        rest = line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""
+        m = re.match(rf"(?i){keyword}:", rest)
+        if not m:
+            return None
+        after = rest[m.end():]
+        if not after.strip():
+            return None
+        tok, params = split_argument(after)
+        return (tok if tok is not None else "\0"), params
+
+    def cmd_mail(self, args, line) -> tuple[Reply, bool]:
+        c = self.conf
+        if c.bool("smtpd_helo_required") and self.helo_name is None:
+            return R.SEND_HELO, False
+        if self.tx is not None:
+            return R.NESTED_MAIL, False
+        if self._bdat_active:
+            return Reply(503, "5.5.1", "Error: MAIL after BDAT"), False
+        parts = self._split_from_to(args, line, "FROM")
+        if parts is None:
+            return R.MAIL_SYNTAX, False
+        tok, rest = parts
+        if tok == "\0":
+            return R.BAD_SENDER, False
+        params = rest.split()
+        addr = self._extract(tok, "MAIL", allow_empty=True)
+        if addr is None:
+            return R.BAD_SENDER, False
+        opts: dict[str, str] = {}
+        size = 0
+        for p in params:
+            up = p.upper()
+            if up in ("BODY=8BITMIME", "BODY=7BIT"):
+                opts["BODY"] = up[5:]
+            elif up.startswith("SIZE="):
+                if not p[5:].isdigit():
+                    return R.BAD_SIZE, False
+                size = int(p[5:])
+                if size >= 2 ** 63:
+                    return Reply(552, "5.3.4", "Message size exceeds file system imposed limit"), False
+            elif up == "SMTPUTF8" and c.bool("smtputf8_enable"):
+                opts["SMTPUTF8"] = "yes"
+            elif up.startswith("AUTH=") and not c.bool("smtpd_sasl_auth_enable"):
+                pass          # without SASL, Postfix ignores AUTH= (RFC 4954 section 5)
+            elif up.startswith("RET="):
+                if "RET" in opts or up[4:] not in ("FULL", "HDRS"):
+                    return R.BAD_RET, False
+                opts["RET"] = up[4:]
+            elif up.startswith("ENVID="):
+                v = _xtext_decode(p[6:])
+                if "ENVID" in opts or v is None or not v.isprintable():
+                    return R.BAD_ENVID, False
+                opts["ENVID"] = v
+            else:
+                return R.unsupported_option(p), False
+        if self._msg_limit and size > self._msg_limit:
+            self._sender_for_log = addr
+            self.log_whatsup("reject", f"{R.SIZE_EXCEEDS.code} {R.SIZE_EXCEEDS.enhanced} {R.SIZE_EXCEEDS.text}")
+            self._sender_for_log = None
+            return R.SIZE_EXCEEDS, False
+        self.tx = Transaction(addr, opts, size_declared=size)
+        if not c.bool("smtpd_delay_reject"):
+            d = self.checker.evaluate("MAIL", addr, [("sender", addr)])
+            if d.reply is not None:
+                self._reset_tx()
+                return d.reply, False
+        return R.MAIL_OK, True
+
+    def resolve(self, addr: str):
+        """trivial-rewrite's answer for ``addr`` (remembered for this session's next question)."""
+        r = self._resolved.get(addr)
+        if r is None:
+            if len(self._resolved) > 100:
+                self._resolved.clear()
+            r = self._resolved[addr] = self.trivial.resolve(addr)
+        return r
+
+    def _extract(self, tok: str, where: str, allow_empty: bool) -> str | None:
+        """extract_addr: the internal address, or None (after logging) if it is illegal."""
+        c = self.conf
+        strict = c.bool("strict_rfc821_envelopes")
+        addr, problem = extract_address(tok, strict=strict)
+        if problem is None:
+            bad = (addr == "" and not allow_empty) or (strict and addr.startswith("@"))
+            if not bad and addr:
+                try:
+                    bad = self.resolve(addr).error
+                except MapError:
+                    bad = False     # smtpd_check_addr ignores lookup failures here
+            if bad:
+                problem = "illegal"
+        if problem:
+            shown = "".join(ch if ch.isprintable() else "?" for ch in tok)
+            self.log_warning(f"Illegal address syntax from {self.client_namaddr} in {where} command: {shown}")
+            return None
+        return addr
+
+    # -- RCPT ------------------------------------------------------------------------------------------
+    def cmd_rcpt(self, args, line) -> tuple[Reply, bool]:
+        c = self.conf
+        if self.tx is None:
+            return R.NEED_MAIL, False
+        if self._bdat_active:
+            return Reply(503, "5.5.1", "Error: RCPT after BDAT"), False
+        parts = self._split_from_to(args, line, "TO")
+        if parts is None:
+            return R.RCPT_SYNTAX, False
+        tok, rest = parts
+        if tok == "\0":
+            return R.BAD_RCPT, False
+        addr = self._extract(tok, "RCPT", allow_empty=False)
+        if addr is None:
+            return R.BAD_RCPT, False
+        notify = orcpt = ""
+        for p in rest.split():
+            up = p.upper()
+            if up.startswith("NOTIFY="):
+                vals = up[7:].split(",")
+                ok = vals and all(v in ("NEVER", "SUCCESS", "FAILURE", "DELAY") for v in vals) \
+                    and not ("NEVER" in vals and len(vals) > 1)
+                if not ok:
+                    for v in p[7:].split(","):
+                        if v.upper() not in ("NEVER", "SUCCESS", "FAILURE", "DELAY"):
+                            self.log_warning(f'unknown DSN NOTIFY command value "{v}" in "{p[7:]}"')
+                            break
+                if notify or not ok:
+                    return R.BAD_NOTIFY, False
+                notify = ",".join(vals)
+            elif up.startswith("ORCPT="):
+                typ, semi, coded = p[6:].partition(";")
+                decoded = _xtext_decode(coded) if semi else None
+                if orcpt or not semi or not typ or decoded is None:
+                    return R.BAD_ORCPT, False
+                orcpt = f"{typ};{decoded}"
+            else:
+                return R.unsupported_option(p), False
+        limit = c.int("smtpd_recipient_limit")
+        if limit and len(self.tx.recipients) >= limit:
+            self._overshoot += 1
+            return R.TOO_MANY_RCPT, self._overshoot <= c.int("smtpd_recipient_overshoot_limit")
+        self._rcpt_for_log = addr
+        d = self.checker.check_rcpt("RCPT", addr)
+        self._rcpt_for_log = self.tx.recipients[0].address if self.tx.recipients else None
+        if d.reply is not None:
+            return d.reply, False
+        if self.tx.queue_id is None:
+            self.tx.file = self.host.new_queue_file()
+            self.tx.queue_id = self.tx.file.queue_id
+            self.log.write("smtpd", self.pid, f"{self.tx.queue_id}: client={self.client_namaddr}")
+        if not orcpt:
+            orcpt = "rfc822;" + (tok[1:-1] if tok.startswith("<") and tok.endswith(">") else tok)
+        self.tx.recipients.append(Recipient(addr, addr, notify, orcpt))
+        self._rcpt_for_log = self.tx.recipients[0].address
+        d.reply = R.RCPT_OK
+        return R.RCPT_OK, True
+
+    # -- DATA ------------------------------------------------------------------------------------------
+    def cmd_data(self, args, line) -> tuple[Reply, bool]:
+        if self._bdat_active:
+            return Reply(503, "5.5.1", "Error: DATA after BDAT"), False
+        if self.tx is None or not self.tx.recipients:
+            return (R.NEED_RCPT if self.tx is None else R.NO_VALID_RCPT), False
+        if args:
+            return R.DATA_SYNTAX, False
+        d = self.checker.evaluate("DATA", "DATA", [("data", "DATA")])
+        if d.reply is not None:
+            return d.reply, False
+        self._start_message()
+        self._mode = "data"
+        return R.DATA_GO, True
+
+    def _start_message(self) -> None:
+        self._data = []
+        self._act_size = 0
+        self._too_big = False
+        self._prev_cont = False
+
+    def _data_line(self, raw: bytes) -> bytes | None:
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        # a line longer than line_length_limit is stored in pieces; only a real line can end DATA
+        while len(raw) > self._limit:
+            self._store(raw[: self._limit], cont=True)
+            raw = raw[self._limit:]
+        if not self._prev_cont and raw.startswith(b"."):
+            raw = raw[1:]
+            if not raw:
+                self._mode = "command"
+                self.where = "END-OF-MESSAGE"
+                return self._end_of_message(bdat=False)
+        self._store(raw, cont=False)
+        return None
+
+    def _store(self, line: bytes, cont: bool) -> None:
+        if not self._too_big:
+            n = len(line) + 2
+            if self._msg_limit and self._msg_limit - self._act_size < n:
+                self._too_big = True
+                self.log_warning(f"{self.tx.queue_id or 'NOQUEUE'}: queue file size limit exceeded")
+            else:
+                self._act_size += n
+                self._data.append(line + (b"" if cont else b"\n"))
+        self._prev_cont = cont
+
+    def _end_of_message(self, bdat: bool) -> bytes:
+        """End of DATA: cleanup, then "250 ... queued as" (or why not)."""
+        reply, ok = self._finish_message(bdat=False)
+        if not ok:
+            self.counts["DATA"][0] -= 1      # DATA was counted a success when 354 went out
+            self.error_count += 1
+        return self._wire(reply) + self._check_error_limit()
+
+    def _finish_message(self, bdat: bool) -> tuple[Reply, bool]:
+        tx = self.tx
+        if self._too_big:
+            reply, ok = R.FILE_TOO_BIG, False
+        else:
+            d = self.checker.evaluate("END-OF-MESSAGE", "DATA", [("eod", "END-OF-MESSAGE")])
+            if d.reply is not None:
+                reply, ok = d.reply, False
+            else:
+                from ..cleanup import cleanup_smtpd
+                cleanup_smtpd(self.host, self, tx, b"".join(self._data))
+                reply = (Reply(250, "2.0.0", f"Ok: {self._act_size} bytes queued as {tx.queue_id}")
+                         if bdat else R.queued(tx.queue_id))
+                ok = True
+        self._data = []
+        self._reset_tx()
+        if ok:
+            self.error_count = self.junk_cmds = 0
+        return reply, ok
+
+    # -- BDAT (RFC 3030) --------------------------------------------------------------------------------
+    def cmd_bdat(self, args, line) -> tuple[Reply | None, bool]:
+        """BDAT's reply comes after its chunk has been read (None now; see :meth:`_bdat_end`)."""
+        if not args or len(args) > 2 or not args[0].isdigit() or int(args[0]) >= 2 ** 63 or \
+                (len(args) == 2 and args[1].upper() != "LAST"):
+            qid = self.tx.queue_id if self.tx and self.tx.queue_id else "NOQUEUE"
+            self.log_warning(f"{qid}: malformed BDAT command syntax from {self.client_namaddr}: {line[:100]}")
+            return Reply(521, "5.5.4", "Syntax: BDAT count [LAST]"), False
+        size, last = int(args[0]), len(args) == 2
+        skip: Reply | None = None
+        qid = self.tx.queue_id if self.tx and self.tx.queue_id else "NOQUEUE"
+        if size == 0 and not last:
+            self.log_warning(f"{qid}: null BDAT request from {self.client_namaddr}")
+            skip = Reply(551, "5.7.1", "Null BDAT request")
+        elif self._bdat_error:
+            skip = Reply(551, "5.0.0", f"Discarded {size} bytes after earlier error")
+        elif not self._bdat_active:
+            if self.tx is None or not self.tx.recipients:
+                skip = R.NEED_RCPT if self.tx is None else R.NO_VALID_RCPT
+            else:
+                skip = self.checker.evaluate("DATA", "DATA", [("data", "DATA")]).reply
+        if skip is None and self._msg_limit and self._act_size > self._msg_limit - size:
+            self.log_warning(f"{qid}: BDAT request from {self.client_namaddr} exceeds message size limit")
+            skip = Reply(552, "5.3.4", "Chunk exceeds message size limit")
+        if skip is None and not self._bdat_active:
+            self._bdat_active = True
+            self._start_message()
+            self._bdat_partial = b""
+        self._bdat_left, self._bdat_last, self._bdat_reply, self._bdat_size = size, last, skip, size
+        self._mode = "bdat"
+        self.where = "BDAT"
+        return None, True
+
+    def _bdat_feed(self, chunk: bytes) -> None:
+        lines = (self._bdat_partial + chunk).split(b"\n")
+        self._bdat_partial = lines.pop()
+        for ln in lines:
+            self._store(ln[:-1] if ln.endswith(b"\r") else ln, cont=False)
+
+    def _bdat_end(self) -> bytes:
+        self._mode = "command"
+        if self._bdat_reply is not None:
+            reply, ok = self._bdat_reply, False
+            if self._bdat_last:
+                self._reset_tx()
+            else:
+                self._bdat_error = True
+        elif self._bdat_last:
+            if self._bdat_partial:
+                self._store(self._bdat_partial, cont=False)
+                self._bdat_partial = b""
+            reply, ok = self._finish_message(bdat=True)
+        elif self._too_big:
+            reply, ok = self._finish_message(bdat=True)
+            self._bdat_error = True
+        else:
+            reply, ok = Reply(250, "2.0.0", f"Ok: {self._bdat_size} bytes"), True
+        if not ok:
+            self.counts["BDAT"][0] -= 1
+            self.error_count += 1
+        return self._wire(reply) + self._check_error_limit()
+
+    # -- small commands ------------------------------------------------------------------------------
+    def _reset_tx(self) -> None:
+        if self.tx is not None and self.tx.file is not None:
+            self.tx.file.abort()       # no-op once the message was committed
+        self.tx = None
+        self.tx_hold = self.tx_discard = False
+        self.tx_actions = []
+        self._rcpt_for_log = None
+        self._bdat_active = False
+        self._bdat_error = False
+        self._overshoot = 0
+
+    def cmd_rset(self, args, line) -> tuple[Reply, bool]:
+        if args:
+            return R.RSET_SYNTAX, False
+        self._reset_tx()
+        return R.OK, True
+
+    def cmd_noop(self, args, line) -> tuple[Reply, bool]:
+        return R.OK, True
+
+    def cmd_quit(self, args, line) -> tuple[Reply, bool]:
+        return R.BYE, True
+
+    def cmd_vrfy(self, args, line) -> tuple[Reply, bool]:
+        c = self.conf
+        if c.bool("disable_vrfy_command"):
+            return R.VRFY_DISABLED, False
+        if c.bool("smtputf8_enable") and len(args) > 1 and args[-1].upper() == "SMTPUTF8":
+            args = args[:-1]
+        if not args:
+            return (R.VRFY_SYNTAX if c.bool("smtputf8_enable")
+                    else Reply(501, "5.5.4", "Syntax: VRFY address")), False
+        text = " ".join(args)
+        addr = self._extract(text, "VRFY", allow_empty=False)
+        if addr is None:
+            return R.BAD_RCPT, False
+        saved = self._rcpt_for_log
+        self._rcpt_for_log = addr
+        d = self.checker.check_rcpt("VRFY", addr)
+        self._rcpt_for_log = saved
+        if d.reply is not None:
+            return d.reply, False
+        return Reply(252, "2.0.0", text), True
+
+    def cmd_etrn(self, args, line) -> tuple[Reply, bool]:
+        c = self.conf
+        if c.bool("smtpd_helo_required") and self.helo_name is None:
+            return Reply(503, None, "Error: send HELO/EHLO first"), False
+        if self.tx is not None:
+            return Reply(503, None, "Error: MAIL transaction in progress"), False
+        if len(args) != 1:
+            return R.ETRN_SYNTAX, False
+        dom = args[0][1:] if args[0][:1] in "@#" else args[0]
+        if not valid_hostname(dom) and not valid_literal(dom):
+            return Reply(501, None, "Error: invalid parameter syntax"), False
+        d = self.checker.evaluate("ETRN", dom, (self.checker.delayed_lists()[:2]
+                                                if c.bool("smtpd_delay_reject") else []) + [("etrn", dom)])
+        if d.reply is not None:
+            return d.reply, False
+        from ..domains import match_domain, parent_matches
+        if match_domain(dom, c.list("fast_flush_domains"),
+                        parent_matches=parent_matches(c, "fast_flush_domains"),
+                        lookup=lambda spec, key: self.host.open_map(spec).lookup(key)):
+            return Reply(250, None, "Queuing started"), True
+        self.log_warning(f"reject: ETRN {dom[:100]}... from {self.client_namaddr}")
+        return Reply(459, None, f"<{dom}>: service unavailable"), False
+
+    def cmd_starttls(self, args, line) -> tuple[Reply, bool]:
+        return R.NOT_IMPLEMENTED, False
+
+    def cmd_auth(self, args, line) -> tuple[Reply, bool]:
+        return R.AUTH_NOT_ENABLED, False
+
+    def cmd_xclient(self, args, line) -> tuple[Reply, bool]:
+        return R.NO_AUTHORIZATION, False
+
+    cmd_xforward = cmd_xclient
+
+
+def _neuter(name: str) -> str:
+    """printable() then neuter(): the HELO name goes into logs and Received headers.
+
+    >>> _neuter('a b<c>')
+    'a?b?c?'
+    """
+    return "".join("?" if (not ch.isprintable() or ch in ' <>()\\";@') else ch for ch in name)
+
+
+def _escape(b: int) -> str:
+    """Postfix's escape(): C-style escapes for control characters in logged input."""
+    return {13: "\\r", 10: "\\n", 9: "\\t", 92: "\\\\"}.get(
+        b, chr(b) if 32 <= b < 127 else f"\\{b:03o}")
+
+
+def _xtext_decode(s: str) -> str | None:
+    """RFC 3461 xtext: ``+XX`` hex escapes; None if malformed."""
+    out, i = [], 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "+":
+            h = s[i + 1:i + 3]
+            if len(h) != 2 or not all(x in "0123456789ABCDEF" for x in h):
+                return None
+            out.append(chr(int(h, 16)))
+            i += 3
+        elif "!" <= ch <= "~" and ch != "=":
+            out.append(ch)
+            i += 1
+        else:
+            return None
+    return "".join(out)
