@@ -27,7 +27,7 @@ lab: $(STAMP)
 
 ## make test: install what the tests need and run all of them, notebooks included
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --doctest-modules tests mailsim
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
 	  $(BIN)/python -m pytest -p no:randomly --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks; \
 	fi

@@ -338,6 +338,15 @@ class Host:
             self.log.write("trivial-rewrite", self.rewrite_pid(),
                            f"warning: do not list domain {d} in BOTH mydestination and {param}")
 
+    def master_pid(self) -> int:
+        """The pid master(8) logs with: the serve process, or a fixed simulated one."""
+        if not self.clock.simulated:
+            try:
+                return int((self.spool / "pid/master.pid").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                return os.getpid()
+        return 1000
+
     def cleanup_pid(self) -> int:
         if not hasattr(self, "_cleanup_pid"):
             self._cleanup_pid = self.next_pid()

@@ -64,6 +64,9 @@ class SMTPServerProtocol(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername") or ("127.0.0.1", 0)
         self.engine = self.server.host.smtpd(peer[0], peer[1])
+        if self.engine.fatal:
+            transport.close()
+            return
         transport.write(self.engine.greeting())
 
     def data_received(self, data: bytes) -> None:
@@ -99,9 +102,11 @@ class SMTPServerProtocol(asyncio.Protocol):
 class Server:
     """A host's SMTP listener; ``reload()`` re-reads main.cf for new connections."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, clock=None) -> None:
         self.root = Path(root)
-        self.host = Host(self.root, clock=WallClock())
+        # wall-clock time on real sockets; tests may pass a SimClock to compare
+        # transcripts byte for byte with an in-process session
+        self.host = Host(self.root, clock=clock or WallClock())
 
     def reload(self) -> None:
         """Re-read main.cf (the master logs the reload)."""

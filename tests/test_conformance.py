@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from mailsim.clock import SimClock
+
 from conformance import (ServerThread, build_host, compare, expected_replies, in_scope, load,
                          replay_inprocess, replay_socket, scenario_files)
 
@@ -27,7 +29,8 @@ def _run(mode: str, tmp_path_factory):
         if mode == "inprocess":
             got = replay_inprocess(sc, host)
         else:
-            st = ServerThread(root)
+            # the same simulated clock and seed as in-process: byte-identical queue ids
+            st = ServerThread(root, clock=SimClock())
             try:
                 got = replay_socket(sc, st.port)
             finally:

@@ -126,7 +126,7 @@ class Checker:
         if not 400 <= code <= 599:
             self.s.log_warning(f"SMTP reply code configuration error: {code} {dsn} {text}")
             code, dsn, text = 450, "4.7.1", "Service unavailable"
-        return Reply(code, f"{str(code)[0]}{dsn[1:]}", self.printable(text[:500]))
+        return Reply(code, f"{str(code)[0]}{dsn[1:]}", self.printable(text))
 
     def printable(self, text: str) -> str:
         """printable(text, ' '): control characters (and, without SMTPUTF8, non-ASCII bytes) -> space."""
@@ -435,6 +435,9 @@ class Checker:
             for kind, name in lists:
                 self.warn_if_reject = False
                 self.run(kind, name)
+                if kind == "sender" and name and not self.s.tx_discard and \
+                        self.conf.bool("smtpd_reject_unlisted_sender"):
+                    self.rcpt_maps(name, "Sender address")
             if self.defer_if_permit is not None:
                 r = self.defer_if_permit
                 self.defer_if_permit = None
@@ -484,10 +487,16 @@ class Checker:
         return r
 
     # -- recipient tables (check_rcpt_maps) ----------------------------------------------------
-    def rcpt_maps(self, recipient: str) -> None:
-        """Reject recipients the host does not know; Postfix's check_rcpt_maps."""
+    def rcpt_maps(self, recipient: str, cls: str = "Recipient address") -> None:
+        """Reject addresses the host does not know; Postfix's check_rcpt_maps.
+
+        Used for recipients (smtpd_reject_unlisted_recipient) and, with
+        ``cls="Sender address"``, for senders (smtpd_reject_unlisted_sender).
+        """
         c = self.conf
-        step = Step("smtpd_reject_unlisted_recipient", "recipient tables")
+        sender = cls == "Sender address"
+        step = Step("smtpd_reject_unlisted_sender" if sender else "smtpd_reject_unlisted_recipient",
+                    "sender tables" if sender else "recipient tables")
         self.d.steps.append(step)
         res = self.resolve(recipient)
         self.host.warn_if_conflict(res.domain)
@@ -502,8 +511,8 @@ class Checker:
             klass = res.klass
             if klass == "alias":
                 step.verdict = "REJECT"
-                self.reject(c.int("unknown_virtual_alias_reject_code"), "5.1.1",
-                            f"<{recipient}>: Recipient address rejected: User unknown"
+                self.reject(c.int("unknown_virtual_alias_reject_code"), dsn_fix("5.1.1", cls),
+                            f"<{recipient}>: {cls} rejected: User unknown"
                             + (" in virtual alias table" if c.bool("show_user_unknown_table_name") else ""))
             if klass == "local":
                 specs = c.list("local_recipient_maps")
@@ -514,26 +523,26 @@ class Checker:
                     return
                 if self.host.local_recipient_find(rcpt, specs, trace=step.lookups) is None:
                     step.verdict = "REJECT"
-                    self._unknown(recipient, "unknown_local_recipient_reject_code", "local recipient table")
+                    self._unknown(recipient, "unknown_local_recipient_reject_code", "local recipient table", cls)
                 step.detail = "found in local_recipient_maps"
             elif klass == "virtual":
                 specs = c.list("virtual_mailbox_maps")
                 if specs and self.host.address_find(rcpt, specs, self.s.trivial, trace=step.lookups) is None:
                     step.verdict = "REJECT"
-                    self._unknown(recipient, "unknown_virtual_mailbox_reject_code", "virtual mailbox table")
+                    self._unknown(recipient, "unknown_virtual_mailbox_reject_code", "virtual mailbox table", cls)
             elif klass == "relay":
                 specs = c.list("relay_recipient_maps")
                 if specs and self.host.address_find(rcpt, specs, self.s.trivial, trace=step.lookups) is None:
                     step.verdict = "REJECT"
-                    self._unknown(recipient, "unknown_relay_recipient_reject_code", "relay recipient table")
+                    self._unknown(recipient, "unknown_relay_recipient_reject_code", "relay recipient table", cls)
         except MapError as e:
             step.verdict = "TEMPFAIL"
             self.tempfail(recipient, e, rcpt)
 
-    def _unknown(self, recipient: str, code_param: str, table: str) -> None:
+    def _unknown(self, addr: str, code_param: str, table: str, cls: str) -> None:
         c = self.conf
-        self.reject(c.int(code_param), "5.1.1",
-                    f"<{recipient}>: Recipient address rejected: User unknown"
+        self.reject(c.int(code_param), "5.1.0" if cls == "Sender address" else "5.1.1",
+                    f"<{addr}>: {cls} rejected: User unknown"
                     + (f" in {table}" if c.bool("show_user_unknown_table_name") else ""))
 
 

@@ -46,6 +46,7 @@ NO_AUTHORIZATION = Reply(550, "5.7.0", "Error: insufficient authorization")
 BDAT_SYNTAX = Reply(501, "5.5.4", "Syntax: BDAT count [LAST]")
 ETRN_SYNTAX = Reply(500, None, "Syntax: ETRN domain")
 CONFIG_ERROR = Reply(451, "4.3.5", "Server configuration error")
+DSN_DISABLED = Reply(501, "5.7.1", "DSN support is disabled")
 
 
 def unsupported_option(opt: str) -> Reply:

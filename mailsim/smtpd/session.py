@@ -133,9 +133,21 @@ class SMTPDSession:
         self._bdat_partial = b""
         self._bdat_size = 0
         self._overshoot = 0
+        self._bare_lf = self._bare_lf_mask()
+        self._got_bare_lf = self._prev_bare_lf = self._bare_lf_error = False
+        self._discard = {k.upper() for k in c.list("smtpd_discard_ehlo_keywords")}
         self._limit = c.int("line_length_limit")
         self._msg_limit = c.int("message_size_limit")
         self._forbidden = c.list("smtpd_forbidden_commands")
+        self.fatal = self._startup_check()
+        if self.fatal:
+            # smtpd exits before it speaks: master(8) logs it and the client sees the
+            # connection close without a greeting.
+            self.log.write("smtpd", self.pid, f"fatal: {self.fatal}")
+            self.log.write("master", self.host.master_pid(),
+                           f"warning: process /usr/lib/postfix/sbin/smtpd pid {self.pid} exit status 1")
+            self.closed = self.greeted = True
+            return
         self.log.write("smtpd", self.pid, f"connect from {self.client_namaddr}")
 
     # -- the transport's interface -------------------------------------------------------------
@@ -156,6 +168,8 @@ class SMTPDSession:
 
     def receive(self, data: bytes) -> bytes:
         """Feed bytes from the client; return the bytes the server answers."""
+        if self.closed:
+            return b""
         out: list[bytes] = []
         if not self.greeted:
             self._buf += data
@@ -206,6 +220,37 @@ class SMTPDSession:
         self._reset_tx()
         self._close()
 
+    def _startup_check(self) -> str:
+        """What makes Postfix's smtpd refuse to start (an open relay by configuration)."""
+        working = {"reject_unauth_destination", "defer_unauth_destination", "reject", "defer",
+                   "defer_if_permit", "check_relay_domains"}
+        lists = self.conf.list("smtpd_relay_restrictions") + self.conf.list("smtpd_recipient_restrictions")
+        if not working & {x.lower() for x in lists}:
+            return ("in parameter smtpd_relay_restrictions or smtpd_recipient_restrictions, "
+                    "specify at least one working instance of: reject_unauth_destination, "
+                    "defer_unauth_destination, reject, defer, defer_if_permit or check_relay_domains")
+        return ""
+
+    def _bare_lf_mask(self) -> int:
+        """smtpd_forbid_bare_newline: 1 = require CRLF.CRLF to end DATA, 2 = also reject."""
+        c = self.conf
+        mode = (c.get("smtpd_forbid_bare_newline") or "no").lower()
+        mask = {"no": 0, "normalize": 1, "yes": 1, "reject": 3}.get(mode, 0)
+        if mask:
+            from ..domains import match_network
+            try:
+                if match_network(self.client_addr, c.list("smtpd_forbid_bare_newline_exclusions"),
+                                 lookup=lambda spec, key: self.host.open_map(spec).lookup(key)):
+                    mask = 0
+            except MapError:
+                pass
+        return mask
+
+    def _bare_lf_reply(self) -> Reply:
+        self.log_whatsup("reject", "bare <LF> received")
+        return Reply(self.conf.int("smtpd_forbid_bare_newline_reject_code"), "5.5.2",
+                     f"{self.conf['myhostname']} Error: bare <LF> received")
+
     # -- output and logging ----------------------------------------------------------------------
     def _wire(self, r: Reply) -> bytes:
         """smtpd_chat_reply: add smtpd_reject_footer to 4xx/5xx replies, apply soft_bounce."""
@@ -247,7 +292,7 @@ class SMTPDSession:
             "sender": tx.sender if tx else "", "recipient": "",
             "localtime": time.strftime("%b %d %H:%M:%S", time.gmtime(self.host.clock.now())),
         }
-        allowed = set(self.conf.get("smtpd_expansion_filter") or "")
+        allowed = set(_unescape(self.conf.get("smtpd_expansion_filter") or ""))
 
         def one(m: re.Match) -> str:
             name = m.group(1) or m.group(2)
@@ -301,6 +346,10 @@ class SMTPDSession:
     def _command(self, raw: bytes) -> bytes:
         if raw.endswith(b"\r"):
             raw = raw[:-1]
+        elif self._bare_lf & 2:
+            out = self._wire(self._bare_lf_reply())
+            self._close()
+            return out
         if len(raw) > self._limit:
             self.log_warning(f"{self.client_namaddr}: request longer than {self._limit}: "
                              f"{raw[:30].decode('latin-1')}...")
@@ -431,8 +480,7 @@ class SMTPDSession:
         if c.bool("smtputf8_enable"):
             kw.append("SMTPUTF8")
         kw.append("CHUNKING")
-        discard = {k.upper() for k in c.list("smtpd_discard_ehlo_keywords")}
-        return [k for k in kw if k.split()[0] not in discard]
+        return [k for k in kw if k.split()[0] not in self._discard]
 
     def tls_available(self) -> bool:
         return False   # STARTTLS comes with the TLS issue
@@ -472,6 +520,8 @@ class SMTPDSession:
         size = 0
         for p in params:
             up = p.upper()
+            if up.startswith(("RET=", "ENVID=")) and "DSN" in self._discard:
+                return R.DSN_DISABLED, False
             if up in ("BODY=8BITMIME", "BODY=7BIT"):
                 opts["BODY"] = up[5:]
             elif up.startswith("SIZE="):
@@ -480,7 +530,7 @@ class SMTPDSession:
                 size = int(p[5:])
                 if size >= 2 ** 63:
                     return Reply(552, "5.3.4", "Message size exceeds file system imposed limit"), False
-            elif up == "SMTPUTF8" and c.bool("smtputf8_enable"):
+            elif up == "SMTPUTF8" and c.bool("smtputf8_enable") and "SMTPUTF8" not in self._discard:
                 opts["SMTPUTF8"] = "yes"
             elif up.startswith("AUTH=") and not c.bool("smtpd_sasl_auth_enable"):
                 pass          # without SASL, Postfix ignores AUTH= (RFC 4954 section 5)
@@ -556,6 +606,8 @@ class SMTPDSession:
         notify = orcpt = ""
         for p in rest.split():
             up = p.upper()
+            if up.startswith(("NOTIFY=", "ORCPT=")) and "DSN" in self._discard:
+                return R.DSN_DISABLED, False
             if up.startswith("NOTIFY="):
                 vals = up[7:].split(",")
                 ok = vals and all(v in ("NEVER", "SUCCESS", "FAILURE", "DELAY") for v in vals) \
@@ -612,14 +664,23 @@ class SMTPDSession:
         return R.DATA_GO, True
 
     def _start_message(self) -> None:
+        self._got_bare_lf = self._prev_bare_lf = self._bare_lf_error = False
         self._data = []
         self._act_size = 0
         self._too_big = False
         self._prev_cont = False
 
     def _data_line(self, raw: bytes) -> bytes | None:
+        self._prev_bare_lf = self._got_bare_lf
+        self._got_bare_lf = not raw.endswith(b"\r")
         if raw.endswith(b"\r"):
             raw = raw[:-1]
+        if self._got_bare_lf and self._bare_lf & 2:
+            self._bare_lf_error = True
+        if raw == b"." and self._bare_lf & 1 and (self._got_bare_lf or self._prev_bare_lf) \
+                and not self._prev_cont:
+            return None          # "<LF>.<LF>" does not end DATA: no smuggling
+
         # a line longer than line_length_limit is stored in pieces; only a real line can end DATA
         while len(raw) > self._limit:
             self._store(raw[: self._limit], cont=True)
@@ -654,18 +715,31 @@ class SMTPDSession:
 
     def _finish_message(self, bdat: bool) -> tuple[Reply, bool]:
         tx = self.tx
-        if self._too_big:
+        if self._bare_lf_error:
+            reply, ok = self._bare_lf_reply(), False
+        elif self._too_big:
             reply, ok = R.FILE_TOO_BIG, False
         else:
             d = self.checker.evaluate("END-OF-MESSAGE", "DATA", [("eod", "END-OF-MESSAGE")])
             if d.reply is not None:
-                reply, ok = d.reply, False
-            else:
-                from ..cleanup import cleanup_smtpd
-                cleanup_smtpd(self.host, self, tx, b"".join(self._data))
+                # Postfix drops the queue file but, unlike other failures, keeps the
+                # transaction: the next MAIL gets "nested MAIL command" until RSET.
+                self._data = []
+                if tx.file is not None:
+                    tx.file.abort()
+                tx.file = tx.queue_id = None
+                return d.reply, False
+            from ..cleanup import cleanup_smtpd
+            result = cleanup_smtpd(self.host, self, tx, b"".join(self._data))
+            if result is True:
                 reply = (Reply(250, "2.0.0", f"Ok: {self._act_size} bytes queued as {tx.queue_id}")
                          if bdat else R.queued(tx.queue_id))
                 ok = True
+            elif result is False:
+                reply, ok = R.FILE_TOO_BIG, False
+            else:                                   # header/body_checks REJECT: "5.7.1 text"
+                dsn, _, text = result.partition(" ")
+                reply, ok = Reply(int(dsn[0]) * 100 + 50, dsn, text), False
         self._data = []
         self._reset_tx()
         if ok:
@@ -675,6 +749,8 @@ class SMTPDSession:
     # -- BDAT (RFC 3030) --------------------------------------------------------------------------------
     def cmd_bdat(self, args, line) -> tuple[Reply | None, bool]:
         """BDAT's reply comes after its chunk has been read (None now; see :meth:`_bdat_end`)."""
+        if "CHUNKING" in self._discard:
+            return Reply(521, "5.5.1", "Error: command not implemented"), False
         if not args or len(args) > 2 or not args[0].isdigit() or int(args[0]) >= 2 ** 63 or \
                 (len(args) == 2 and args[1].upper() != "LAST"):
             qid = self.tx.queue_id if self.tx and self.tx.queue_id else "NOQUEUE"
@@ -812,6 +888,18 @@ class SMTPDSession:
         return R.NO_AUTHORIZATION, False
 
     cmd_xforward = cmd_xclient
+
+
+def _unescape(text: str) -> str:
+    """Postfix's unescape(): C escapes (\\t, \\n, \\40 octal, \\\\) in a parameter value.
+
+    >>> _unescape("\\\\t\\\\40!")
+    '\\t !'
+    """
+    return re.sub(r"\\([0-7]{1,3}|.)",
+                  lambda m: chr(int(m.group(1), 8)) if m.group(1)[0] in "01234567"
+                  else {"t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", "v": "\v",
+                        "a": "\a"}.get(m.group(1), m.group(1)), text)
 
 
 def _neuter(name: str) -> str:
