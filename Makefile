@@ -18,11 +18,12 @@ venv: $(STAMP)
 
 ## make lab: install into .venv and open the course in JupyterLab
 lab: $(STAMP)
-	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ]; then \
-	  $(BIN)/jupyter lab --notebook-dir=. --ServerApp.root_dir=. notebooks/ ; \
+	@root=""; [ "$$(id -u)" = 0 ] && root="--allow-root"; \
+	if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ]; then \
+	  $(BIN)/jupyter lab $$root --ServerApp.root_dir=. notebooks/ ; \
 	else \
 	  echo "No display: open the URL printed below in your browser."; \
-	  $(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=. ; \
+	  $(BIN)/jupyter lab $$root --no-browser --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=. ; \
 	fi
 
 ## make test: install what the tests need and run all of them, notebooks included

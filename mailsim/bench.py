@@ -101,9 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--python-client", action="store_true", help="do not use smtp-source")
+    p.add_argument("--dir", default=".bench", help="where the benchmark host is created (removed after)")
     a = p.parse_args(argv)
     tool = "smtp-source" if shutil.which("smtp-source") and not a.python_client else "python"
-    tmp = Path(tempfile.mkdtemp(prefix="mailsim-bench-"))
+    # The host lives under ./.bench (not /tmp): on some machines /tmp is a busy
+    # file system where creating queue files costs ten times more.
+    base = Path(a.dir)
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="run-", dir=base))
     _bench_host(tmp / "mx")
     pm, ps = _free_port(), _free_port()
     env = dict(os.environ)

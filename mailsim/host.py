@@ -25,6 +25,7 @@ True
 """
 from __future__ import annotations
 
+import functools
 import os
 import random
 from dataclasses import dataclass
@@ -148,6 +149,14 @@ def init_host(root: str | os.PathLike, hostname: str = "mail.example.com",
     return host
 
 
+def _memoized(conf):
+    """A loaded configuration never changes (reload builds a new one), so the
+    daemons' many questions about it are answered once each."""
+    for name in ("list", "bool", "int", "get", "time", "raw", "expand"):
+        setattr(conf, name, functools.lru_cache(maxsize=None)(getattr(type(conf), name).__get__(conf)))
+    return conf
+
+
 class Host:
     """A simulated Postfix host living in the folder ``root``.
 
@@ -210,20 +219,41 @@ class Host:
     # -- configuration -------------------------------------------------------------
     def _load_conf(self) -> "MainConfig":
         from .conf import MainConfig
-        return MainConfig.load(self.root / "etc/postfix/main.cf",
-                               host_defaults=self.host_defaults())
+        return _memoized(MainConfig.load(self.root / "etc/postfix/main.cf",
+                                         host_defaults=self.host_defaults()))
 
     def host_defaults(self) -> dict[str, str]:
         """Defaults that Postfix computes from the machine (``postconf -d`` shows them)."""
         name = self.hostname_file()
-        if "." not in name:
-            name += ".localdomain"
         return {
-            "myhostname": name,
-            "mydomain": name.partition(".")[2],
-            "mynetworks": "127.0.0.0/8 [::1]/128",
+            # the machine's name; Postfix makes "name" into "name.$mydomain"
+            "hostname": name,
+            # the host's interfaces: mynetworks follows mynetworks_style from these
+            "interfaces": "127.0.0.1/8 ::1/128",
             "process_id": str(os.getpid()),
         }
+
+    def with_settings(self, **settings: str) -> "Host":
+        """A view of this host with main.cf settings changed in memory only.
+
+        Like ``postconf -o name=value`` for one command: nothing is written, so a
+        notebook can try "what if mynetworks were ..." without editing main.cf.
+
+        >>> import tempfile
+        >>> h = init_host(tempfile.mkdtemp() + "/mx")
+        >>> h.with_settings(mynetworks="192.0.2.0/24").conf["mynetworks"]
+        '192.0.2.0/24'
+        >>> h.conf["mynetworks"] != "192.0.2.0/24"
+        True
+        """
+        other = object.__new__(Host)
+        other.__dict__.update(self.__dict__)
+        conf = self.conf
+        for name, value in settings.items():
+            conf = conf.set(name, value)
+        other.conf = _memoized(conf)
+        other._trivial = None
+        return other
 
     def reload(self) -> None:
         """Re-read main.cf and reopen tables, as ``postfix reload`` does."""

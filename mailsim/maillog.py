@@ -54,6 +54,7 @@ class MailLog:
         self.syslog_name = syslog_name
         self.lines: list[str] = []
         self._fd: int | None = None
+        self._checked = 0.0
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -73,9 +74,11 @@ class MailLog:
             # One write() of a whole line on an O_APPEND descriptor: lines of
             # concurrent sessions never interleave inside a line. The file is
             # reopened when it was rotated or removed (as postlogd does).
-            if self._fd is None or not self.path.exists():
+            now = time.monotonic()
+            if self._fd is None or (now - self._checked > 1.0 and not self.path.exists()):
                 self.close()
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            self._checked = now
             os.write(self._fd, (ln + "\n").encode("utf-8", "surrogateescape"))
         return ln
 

@@ -359,6 +359,13 @@ class Checker:
         kind = {v: k for k, v in CLASS.items()}[cls]
         return self.run(kind, reply_name, f"{table} result", elems, depth + 1)
 
+    def current_recipient(self) -> str | None:
+        """state->recipient: the address being checked, else the first accepted one."""
+        if self.where in ("RCPT", "VRFY"):
+            return self.d.subject
+        tx = self.s.tx
+        return tx.recipients[0].address if tx is not None and tx.recipients else None
+
     # -- search orders ----------------------------------------------------------------------
     def _domain_keys(self, domain: str) -> list[str]:
         d = domain.lower().rstrip(".")
@@ -544,17 +551,6 @@ class Checker:
         self.reject(c.int(code_param), "5.1.0" if cls == "Sender address" else "5.1.1",
                     f"<{addr}>: {cls} rejected: User unknown"
                     + (f" in {table}" if c.bool("show_user_unknown_table_name") else ""))
-
-
-def _current_recipient(ck: "Checker") -> str | None:
-    """state->recipient: the address being checked, else the first accepted one."""
-    if ck.where in ("RCPT", "VRFY"):
-        return ck.d.subject
-    tx = ck.s.tx
-    return tx.recipients[0].address if tx is not None and tx.recipients else None
-
-
-Checker.current_recipient = _current_recipient  # type: ignore[attr-defined]
 
 
 def kind_is_not_rcpt(where: str) -> bool:
