@@ -1,0 +1,197 @@
+from pathlib import Path
+BASE = (Path(__file__).resolve().parent.parent / "tests/golden/postfix-3.7/base-main.cf").read_text()
+
+EXPAND_CF = r"""myhostname = h.example
+a1 = $myhostname
+a2 = ${myhostname}
+a3 = $(myhostname)
+a4 = ${nosuch?x}|${myhostname?x}|${myhostname?{ y z }}
+a5 = ${nosuch:x}|${myhostname:x}|${stress:{ y z }}
+a6 = $$ $$myhostname $nosuch|
+a7 = ${{$compatibility_level} <level {2} ? {x} : {y}}
+a8 = ${{3.6} <level {2} ? {x} : {y}} ${{3.10} >level {3.9}?{big}} ${{10} < {9}?{num}:{lex}} ${{abc} < {abd}?{lt}} ${{1} == {01}?{eq}:{ne}} ${{a} != {b}?{ne}}
+a9 = ${myhostname??foo:{b}ar}|${myhostname?{x}:{y}}|${nosuch?{x}:{y}}|${ myhostname }|$(myhostname:x)|${{2} >= {2}}|${{2} <= {1}}|${{3} <=level {3.0}}
+a10 = $a1,$a9
+foo = $a1 $a2 $a3 $a4 $a5 $a6 $a7 $a8 $a9 $a10
+"""
+
+GROUPS = {
+"parse": [
+ {"id": "continuation", "main_cf": "# comment\nmydestination = a,\n   b,\n\tc\nrelayhost =\n  # comment inside\n  [mail.isp]\n\nsmtpd_banner = $myhostname    ESMTP\n   $mail_name\nmyorigin=example.com   \t\n", "argv": ["-n"]},
+ {"id": "continuation-h", "main_cf": "mydestination = a,\n   b,\n\tc\n", "argv": ["-h", "mydestination"]},
+ {"id": "comment-after-value", "main_cf": "mydestination = a # not a comment\n", "argv": ["-n"]},
+ {"id": "duplicate", "main_cf": "myhostname = a.b\nmyhostname = c.d\n", "argv": ["-n"]},
+ {"id": "duplicate-same-value", "main_cf": "myhostname = a.b\nmyhostname = a.b\n", "argv": ["-n"]},
+ {"id": "missing-equals", "main_cf": "myhostname = a.b\n\n# x\nrelayhost [mail.isp.net]\n", "argv": ["-n"]},
+ {"id": "missing-equals-continued", "main_cf": "myhostname = a.b\nrelayhost\n  [mail.isp.net]\n", "argv": ["-n"]},
+ {"id": "missing-name", "main_cf": "= x\n", "argv": ["-n"]},
+ {"id": "space-in-name", "main_cf": "my hostname = x\n", "argv": ["-n"]},
+ {"id": "leading-whitespace", "main_cf": "  relayhost = x\nmyhostname = a.b\n", "argv": ["-n"]},
+ {"id": "leading-whitespace-long", "main_cf": "\tsmtpd_banner = $myhostname ESMTP $mail_name (Debian)\nmyhostname = a.b\n", "argv": ["-n"]},
+ {"id": "unused", "main_cf": "myhostname = a.b\nfoo = bar\nmy_networks = 10.0.0.0/8\n", "argv": ["-n"]},
+ {"id": "unused-names", "main_cf": "myhostname = a.b\nfoo = bar\n", "argv": ["foo", "myhostname"]},
+ {"id": "user-defined-valid", "main_cf": "myhostname = a.b\nlocal_domains = a.example b.example\nmydestination = $myhostname, $local_domains\n", "argv": ["-n"]},
+ {"id": "user-defined-x", "main_cf": "myhostname = a.b\nlocal_domains = a.example b.example\nmydestination = $myhostname, $local_domains\n", "argv": ["-x", "mydestination", "local_domains"]},
+ {"id": "restriction-class", "main_cf": "smtpd_restriction_classes = strict, relaxed\nstrict = reject_unknown_sender_domain\nrelaxed = permit\nunused_class = permit\n", "argv": ["-n"]},
+ {"id": "undefined-reference", "main_cf": "mydestination = $myhostname, $nosuch_domains\nrelay_domains = ${also_missing?{x}}\n", "argv": ["-n"]},
+ {"id": "read-only", "main_cf": "process_id = 5\nprocess_name = x\nservice_name = y\nmyhostname = a.b\n", "argv": ["-n"]},
+ {"id": "legacy", "main_cf": "virtual_maps = hash:/etc/postfix/virtual\n", "argv": ["-n"]},
+ {"id": "legacy-names", "main_cf": "virtual_maps = hash:/etc/postfix/virtual\n", "argv": ["virtual_maps", "fallback_relay", "virtual_alias_maps", "process_name", "service_name"]},
+ {"id": "legacy-x", "main_cf": "virtual_maps = hash:/etc/postfix/virtual\n", "argv": ["-x", "virtual_alias_maps", "virtual_alias_domains"]},
+ {"id": "empty-file", "main_cf": "", "argv": ["-n"]},
+ {"id": "no-master-cf", "main_cf": "myhostname = a.b\n", "master_cf": None, "argv": ["-n"]},
+],
+"expand": [
+ {"id": "forms", "main_cf": EXPAND_CF, "argv": ["-x", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "a10", "foo"]},
+ {"id": "forms-n", "main_cf": EXPAND_CF, "argv": ["-n"]},
+ {"id": "forms-xn", "main_cf": EXPAND_CF, "argv": ["-xn"]},
+ {"id": "compat-36", "main_cf": "compatibility_level = 3.6\n", "argv": ["-x", "mynetworks_style", "relay_domains", "smtputf8_enable", "append_dot_mydomain", "smtpd_relay_restrictions", "smtp_tls_fingerprint_digest", "smtpd_relay_before_recipient_restrictions"]},
+ {"id": "compat-2", "main_cf": "compatibility_level = 2\n", "argv": ["-x", "mynetworks_style", "relay_domains", "smtputf8_enable", "append_dot_mydomain", "smtpd_relay_restrictions", "smtp_tls_fingerprint_digest"]},
+ {"id": "compat-default", "main_cf": "", "argv": ["-x", "mynetworks_style", "relay_domains", "smtputf8_enable", "append_dot_mydomain", "smtpd_relay_restrictions", "smtpd_hard_error_limit", "smtpd_timeout", "syslog_name", "smtp_per_request_deadline", "smtpd_client_event_limit_exceptions"]},
+ {"id": "dx", "main_cf": "myhostname = a.b\n", "argv": ["-dx", "mydestination", "myorigin", "local_transport", "relay_domains", "proxy_read_maps"]},
+ {"id": "raw-parameters", "main_cf": "myhostname = h.example\nsmtpd_reject_footer = $myhostname says\nforward_path = $home/.forward\nmailbox_command = /usr/bin/procmail -a \"$EXTENSION\"\nluser_relay = $user@$myhostname\ncommand_execution_directory = $home\npostscreen_reject_footer = $myhostname\nsmtpd_expansion_filter = abc$myhostname\npostscreen_expansion_filter = abc$myhostname\ndefault_rbl_reply = $rbl_code $myhostname\nsmtpd_banner = $myhostname ESMTP\n", "argv": ["-x", "smtpd_reject_footer", "forward_path", "mailbox_command", "luser_relay", "command_execution_directory", "postscreen_reject_footer", "smtpd_expansion_filter", "postscreen_expansion_filter", "default_rbl_reply", "smtpd_banner"]},
+ {"id": "bad-compat-level", "main_cf": "a = ${{foo} <level {2} ? {x} : {y}}\nb = $a\n", "argv": ["-x", "a"]},
+ {"id": "bad-operator", "main_cf": "a = ${{foo} ~ {2} ? {x} : {y}}\nb = $a\n", "argv": ["-x", "a"]},
+ {"id": "loop", "main_cf": "a = $b\nb = $a\n", "argv": ["-x", "a"]},
+ {"id": "loop-n", "main_cf": "a = $b\nb = $a\n", "argv": ["-n"]},
+ {"id": "truncated", "main_cf": "a = ${b\nb = $a\n", "argv": ["-x", "a"]},
+ {"id": "name-syntax", "main_cf": "a = ${b-c}\nb = $a\n", "argv": ["-x", "a"]},
+ {"id": "no-operator", "main_cf": "a = ${{x}}\nb = $a\n", "argv": ["-x", "a"]},
+ {"id": "garbage-after-true", "main_cf": "a = ${myhostname?{x} junk}\nb = $a\n", "argv": ["-x", "a"]},
+ {"id": "garbage-after-false", "main_cf": "a = ${myhostname:{x} junk}\nb = $a\n", "argv": ["-x", "a"]},
+ {"id": "unbalanced-brace", "main_cf": "a = ${myhostname?{x}\nb = $a\n", "argv": ["-x", "a"]},
+ {"id": "empty-macro", "main_cf": "a = x$\nb = $a\n", "argv": ["-x", "a"]},
+ {"id": "empty-macro-n", "main_cf": "a = x$\nb = $a\n", "argv": ["-n"]},
+ {"id": "dollar-space", "main_cf": "a = x$ y\nb = $a\n", "argv": ["-x", "a"]},
+ {"id": "undefined-x", "main_cf": "mydestination = $myhostname $nosuch\n", "argv": ["-x", "mydestination"]},
+],
+"options": [
+ {"id": "base-n", "main_cf": BASE, "argv": ["-n"]},
+ {"id": "base-all", "main_cf": BASE, "argv": []},
+ {"id": "base-x-all", "main_cf": BASE, "argv": ["-x"]},
+ {"id": "d-all", "main_cf": BASE, "argv": ["-d"]},
+ {"id": "base-names", "main_cf": BASE, "argv": ["myhostname", "mydomain", "myorigin", "mydestination", "mail_version", "nosuch_parameter", "relayhost"]},
+ {"id": "base-h", "main_cf": BASE, "argv": ["-h", "mydestination", "relayhost", "smtpd_banner"]},
+ {"id": "base-H", "main_cf": BASE, "argv": ["-H", "mydestination", "relayhost", "nosuch"]},
+ {"id": "base-nH", "main_cf": BASE, "argv": ["-nH"]},
+ {"id": "base-nx", "main_cf": BASE, "argv": ["-nx"]},
+ {"id": "base-nh", "main_cf": BASE, "argv": ["-nh"]},
+ {"id": "base-dh", "main_cf": BASE, "argv": ["-dh", "mydestination", "smtpd_banner"]},
+ {"id": "base-xh", "main_cf": BASE, "argv": ["-xh", "mydestination", "smtpd_banner", "myorigin"]},
+ {"id": "base-nf", "main_cf": BASE + "smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination, check_recipient_access hash:/etc/postfix/recipient_access, check_sender_access hash:/etc/postfix/sender_access, permit\n", "argv": ["-nf"]},
+ {"id": "df", "main_cf": "", "argv": ["-df", "smtpd_relay_restrictions", "proxy_read_maps", "smtpd_forbidden_commands", "default_rbl_reply"]},
+ {"id": "override-o", "main_cf": BASE, "argv": ["-o", "myhostname=x.y", "-o", "mydomain = y", "-x", "mydestination", "myhostname"]},
+ {"id": "override-o-n", "main_cf": BASE, "argv": ["-o", "relayhost=[10.0.0.1]", "-o", "foo=bar", "-n"]},
+ {"id": "override-o-bad", "main_cf": BASE, "argv": ["-o", "myhostname", "myhostname"]},
+ {"id": "class-user", "main_cf": "myhostname = a.b\nfoo = $bar\nbar = x\n", "argv": ["-C", "user"]},
+ {"id": "class-builtin-n", "main_cf": "myhostname = a.b\nfoo = $bar\nbar = x\n", "argv": ["-C", "builtin", "-n"]},
+ {"id": "class-service-d", "main_cf": "", "argv": ["-C", "service", "-d"]},
+ {"id": "mydomain-from-myhostname", "main_cf": "myhostname = mail.example.com\n", "argv": ["mydomain", "myorigin"]},
+ {"id": "mydomain-from-myhostname-x", "main_cf": "myhostname = mail.example.com\n", "argv": ["-x", "mydomain", "mydestination"]},
+ {"id": "mydomain-no-dot", "main_cf": "myhostname = mail\n", "argv": ["-x", "mydomain", "mydestination"]},
+ {"id": "myhostname-from-mydomain", "main_cf": "mydomain = foo.org\n", "argv": ["-x", "myhostname", "mydestination"]},
+ {"id": "d-ignores-main-cf", "main_cf": "myhostname = mail.example.com\n", "argv": ["-d", "mydomain", "myhostname"]},
+ {"id": "option-after-name", "main_cf": "myhostname = a.b\n", "argv": ["myhostname", "-n"]},
+ {"id": "bad-option", "main_cf": "", "argv": ["-z"]},
+ {"id": "missing-arg-o", "main_cf": "", "argv": ["-o"]},
+ {"id": "exclusive-nd", "main_cf": "", "argv": ["-nd"]},
+ {"id": "exclusive-xe", "main_cf": "", "argv": ["-xe", "a=1"]},
+ {"id": "exclusive-hH", "main_cf": "", "argv": ["-hH", "myhostname"]},
+ {"id": "compat-Mn", "main_cf": "", "argv": ["-Mn"]},
+ {"id": "compat-Mh", "main_cf": "", "argv": ["-Mhd"]},
+ {"id": "e-no-args", "main_cf": "", "argv": ["-e"]},
+ {"id": "l", "main_cf": "", "argv": ["-l"]},
+ {"id": "mynetworks-ipv4", "main_cf": "inet_protocols = ipv4\n", "argv": ["mynetworks"]},
+ {"id": "mynetworks-ipv6", "main_cf": "inet_protocols = ipv6\n", "argv": ["mynetworks"]},
+ {"id": "mynetworks-class", "main_cf": "mynetworks_style = class\n", "argv": ["mynetworks"]},
+ {"id": "mynetworks-compat-36", "main_cf": "compatibility_level = 3.6\ninet_protocols = ipv4\n", "argv": ["mynetworks", "mynetworks_style"]},
+ {"id": "mynetworks-interfaces", "main_cf": "inet_interfaces = 127.0.0.1\n", "argv": ["mynetworks"]},
+ {"id": "mynetworks-loopback-only", "main_cf": "inet_interfaces = loopback-only\nmynetworks_style = host\n", "argv": ["-x", "mynetworks", "smtpd_client_event_limit_exceptions"]},
+ {"id": "mynetworks-d-ignores-style", "main_cf": "mynetworks_style = host\n", "argv": ["-d", "mynetworks"]},
+],
+"edit": [
+ {"id": "e-replace-append", "main_cf": "# top comment\nmyhostname = a.b\n# mid\nmydestination = x,\n   y\n  # inner comment\n\tz\nrelayhost =\n", "argv": ["-e", "mydestination = q", "mynetworks=10.0.0.0/8", "beta =  3  "], "show_files": True},
+ {"id": "e-implicit", "main_cf": "a = 1\n", "argv": ["relayhost = [smtp.isp.example]"], "show_files": True},
+ {"id": "e-repeated-request", "main_cf": "a = 1\n", "argv": ["-e", "x=1", "x=2"], "show_files": True},
+ {"id": "e-multiple-entries", "main_cf": "a = 1\nb = 2\n  cont\nb = 3\n", "argv": ["-e", "b=4"], "show_files": True},
+ {"id": "e-missing-equals", "main_cf": "a = 1\n", "argv": ["-e", "novalue"], "show_files": True},
+ {"id": "e-missing-name", "main_cf": "a = 1\n", "argv": ["-e", "= x"], "show_files": True},
+ {"id": "e-comment", "main_cf": "a = 1\n", "argv": ["-e", "# a = 2"], "show_files": True},
+ {"id": "e-empty-value", "main_cf": "relayhost = [x]\n", "argv": ["-e", "relayhost="], "show_files": True},
+ {"id": "e-no-trailing-newline", "main_cf": "a = 1", "argv": ["-e", "b=2"], "show_files": True},
+ {"id": "comment-out", "main_cf": "a = 1\nb = 2\n  cont\n # c\nb = 3\nc = 4\n", "argv": ["-#", "b", "nosuch"], "show_files": True},
+ {"id": "comment-out-with-value", "main_cf": "a = 1\n", "argv": ["-#", "a=1"], "show_files": True},
+ {"id": "exclude", "main_cf": "a = 1\nb = 2\n  cont\n# kept\nc = 3\n", "argv": ["-X", "b"], "show_files": True},
+ {"id": "exclude-with-value", "main_cf": "a = 1\n", "argv": ["-X", "a=1"], "show_files": True},
+],
+"master": [
+ {"id": "M-default", "main_cf": "", "argv": ["-M"]},
+ {"id": "M-chroot-n", "main_cf": "", "before": [["-F", "*/*/chroot = n"]], "argv": ["-M"], "show_files": True},
+ {"id": "M-patterns", "main_cf": "", "argv": ["-M", "smtp", "relay/unix", "nosuch", "smtp/inet"]},
+ {"id": "M-bad-pattern", "main_cf": "", "argv": ["-M", "x/y/z"]},
+ {"id": "M-wildcard", "main_cf": "", "argv": ["-M", "*/inet", "pickup/*"]},
+ {"id": "Mf", "main_cf": "", "argv": ["-Mf", "relay", "maildrop", "scalemail-backend"]},
+ {"id": "Mx", "main_cf": "", "argv": ["-Mx", "relay"]},
+ {"id": "M-options", "main_cf": "", "master_cf": "smtp      inet  n       -       y       -       -       smtpd\nsubmission inet n       -       y       -       -       smtpd\n  -o syslog_name=postfix/submission\n  -o smtpd_tls_security_level=encrypt\n  -o { smtpd_client_restrictions = permit_sasl_authenticated, reject }\n  -o smtpd_relay_restrictions=$mua_relay\n  -vo smtpd_sasl_auth_enable=yes\n  -D\n# comment\n  -o milter_macro_daemon_name=ORIGINATING\nfilter unix - n n - 10 pipe\n  flags=Rq user=filter null_sender= argv=/usr/bin/filter -f ${sender} -- ${recipient} {a b}\n", "argv": ["-M"]},
+ {"id": "Mf-options", "main_cf": "mua_relay = permit_sasl_authenticated, reject\n", "master_cf": "submission inet n       -       y       -       -       smtpd\n  -o syslog_name=postfix/submission\n  -o smtpd_tls_security_level=encrypt\n  -o { smtpd_client_restrictions = permit_sasl_authenticated, reject }\n  -o smtpd_relay_restrictions=$mua_relay\n  -vo smtpd_sasl_auth_enable=yes\n", "argv": ["-Mf"]},
+ {"id": "Mx-options", "main_cf": "mua_relay = permit_sasl_authenticated, reject\n", "master_cf": "submission inet n       -       y       -       -       smtpd\n  -o syslog_name=postfix/$service_name\n  -o smtpd_relay_restrictions=$mua_relay\n", "argv": ["-Mx"]},
+ {"id": "master-bad-field-count", "main_cf": "", "master_cf": "smtp inet n - y - - smtpd\nbroken unix - - y -\n", "argv": ["-M"]},
+ {"id": "master-bad-type", "main_cf": "", "master_cf": "smtp inet n - y - - smtpd\nbroken unixx - - y - - smtp\n", "argv": ["-M"]},
+ {"id": "master-bad-private", "main_cf": "", "master_cf": "smtp inet yes - y - - smtpd\n", "argv": ["-M"]},
+ {"id": "master-bad-wakeup", "main_cf": "", "master_cf": "pickup unix n - y 6x 1 pickup\n", "argv": ["-M"]},
+ {"id": "master-bad-maxproc", "main_cf": "", "master_cf": "pickup unix n - y 60 one pickup\n", "argv": ["-M"]},
+ {"id": "master-leading-space", "main_cf": "", "master_cf": "  smtp inet n - y - - smtpd\npickup unix n - y 60 1 pickup\n", "argv": ["-M"]},
+ {"id": "master-bad-n", "main_cf": "", "master_cf": "smtp inet n - y - - smtpd\nbroken unix - - y -\n", "argv": ["-n"]},
+ {"id": "master-missing-M", "main_cf": "", "master_cf": None, "argv": ["-M"]},
+ {"id": "F-all", "main_cf": "", "argv": ["-F", "smtp/inet", "relay/unix"]},
+ {"id": "F-field", "main_cf": "", "argv": ["-F", "*/*/chroot", "pickup/unix/wakeup"]},
+ {"id": "F-h", "main_cf": "", "argv": ["-Fh", "relay/unix/command", "smtp/inet/process_limit"]},
+ {"id": "F-bad-field", "main_cf": "", "argv": ["-F", "smtp/inet/nosuch"]},
+ {"id": "F-edit", "main_cf": "", "argv": ["-F", "smtp/inet/chroot = n", "pickup/unix/wakeup=30"], "show_files": True},
+ {"id": "F-edit-command", "main_cf": "", "argv": ["-F", "relay/unix/command = smtp -o smtp_helo_timeout=5 -o smtp_connect_timeout=5"], "show_files": True},
+ {"id": "F-edit-unmatched", "main_cf": "", "argv": ["-F", "nosuch/unix/chroot = n"], "show_files": True},
+ {"id": "P-all", "main_cf": "", "master_cf": "smtp      inet  n       -       y       -       -       smtpd\nsubmission inet n       -       y       -       -       smtpd\n  -o syslog_name=postfix/submission\n  -o smtpd_tls_security_level=encrypt\nrelay unix - - y - - smtp\n  -o syslog_name=postfix/$service_name\n", "argv": ["-P"]},
+ {"id": "P-pattern", "main_cf": "", "master_cf": "submission inet n       -       y       -       -       smtpd\n  -o syslog_name=postfix/submission\n  -o smtpd_tls_security_level=encrypt\n", "argv": ["-P", "submission/inet/syslog_name", "*/*/smtpd_tls_security_level"]},
+ {"id": "P-edit", "main_cf": "", "master_cf": "submission inet n       -       y       -       -       smtpd\n  -o syslog_name=postfix/submission\n  -o smtpd_tls_security_level=encrypt\n", "argv": ["-P", "submission/inet/smtpd_tls_security_level=may", "submission/inet/smtpd_sasl_auth_enable=yes"], "show_files": True},
+ {"id": "P-exclude", "main_cf": "", "master_cf": "submission inet n       -       y       -       -       smtpd\n  -o syslog_name=postfix/submission\n  -o smtpd_tls_security_level=encrypt\n", "argv": ["-PX", "submission/inet/syslog_name"], "show_files": True},
+ {"id": "Me-add", "main_cf": "", "master_cf": "smtp      inet  n       -       y       -       -       smtpd\n", "argv": ["-M", "submission/inet=submission inet n - y - - smtpd -o syslog_name=postfix/submission"], "show_files": True},
+ {"id": "Me-replace", "main_cf": "", "master_cf": "smtp      inet  n       -       y       -       -       smtpd\n#comment\npickup unix n - y 60 1 pickup\n", "argv": ["-Me", "smtp/inet=smtp inet n - n - 5 smtpd -v"], "show_files": True},
+ {"id": "M-comment-out", "main_cf": "", "master_cf": "smtp      inet  n       -       y       -       -       smtpd\n  -o a=b\npickup unix n - y 60 1 pickup\n", "argv": ["-M#", "smtp/inet"], "show_files": True},
+ {"id": "M-exclude", "main_cf": "", "master_cf": "smtp      inet  n       -       y       -       -       smtpd\n  -o a=b\npickup unix n - y 60 1 pickup\n", "argv": ["-MX", "smtp/inet"], "show_files": True},
+ {"id": "M-first-arg-braces", "main_cf": "", "master_cf": "sub inet n - y - - smtpd -vo a=1 -ob=2 -o { c = x y } {arg with space} {x y}\n", "argv": ["-M"]},
+ {"id": "P-edit-comment-gobbled", "main_cf": "", "master_cf": "smtp inet n - y - - smtpd\n  -o a=b\n# keep\npickup unix n - y 60 1 pickup\n", "argv": ["-P", "smtp/inet/a=c"], "show_files": True},
+ {"id": "master-unused-o", "main_cf": "", "master_cf": "smtp inet n - y - - smtpd\n  -o foo=bar\n  -o smtpd_tls_security_level=may\n", "argv": ["-n"]},
+],
+"services": [
+ {"id": "custom-pipe-d", "main_cf": "", "master_cf": "smtp inet n - y - - smtpd\ndovecot unix - n n - - pipe flags=DRhu user=vmail argv=/usr/lib/dovecot/deliver\nmyspawn unix - n n - - spawn user=nobody argv=/bin/true\nmylmtp unix - - n - - lmtp\n", "argv": ["-C", "service", "-d"]},
+ {"id": "custom-pipe-names", "main_cf": "dovecot_destination_recipient_limit = 1\n", "master_cf": "smtp inet n - y - - smtpd\ndovecot unix - n n - - pipe flags=DRhu user=vmail argv=/usr/lib/dovecot/deliver\n", "argv": ["-n"]},
+ {"id": "empty-master-d-count", "main_cf": "", "master_cf": "", "argv": ["-C", "service", "-d"]},
+ {"id": "service-names-unknown-without-master", "main_cf": "", "master_cf": "", "argv": ["relay_destination_concurrency_limit", "local_destination_concurrency_limit", "local_recipient_limit"]},
+],
+}
+
+# -- broader sweeps (each checked against mailsim too) ---------------------------------------
+_PATS = [r"${a:}", r"${a?}", r"${empty?}x", r"${{$a}==  {b}?{x}:{y}}", r"${{$a} == {} ? {x} : {y}}",
+         r"${{$empty} == {} ? x : y}", r"${a?${b?{in}}}", r"${a?{${{1}<{2}?{lt}}}}", r"{plain} text}",
+         r"$(a:{b})", r"$(a?(x))", r"${a?{x}:y z}", r"${a ? {x}}", r"${a?{x}}{y}", r"$a$b$c", r"${a}${b}",
+         r"${{$n}>={9}?{ge}:{lt}}", r"${{ 3.6 } <=level { 3.6 } ? {le}}", r"${{x}!={y}?{ne}}", r"${{}=={}?{e}}",
+         r"${myhostname:{a}:{b}}", r"${ ?x}", r"${a:{x}  }", r"$a:b", r"${a}x${", r"${{$a} < {b} ? {1} : {2} } tail",
+         r"$$$a", r"$$$$", r"${a?{ {nested} }}", r"${{a}=={a}?{$b}}", r"${empty:${a}}", r"${{10}>{9}}", r"${{-1}<{1}?{t}:{f}}",
+         r"${{1} <bogus {2}}"]
+for i, p in enumerate(_PATS):
+    GROUPS["expand"].append({"id": f"sweep-{i:02d}", "main_cf": f"a = A\nb = B\nc = C\nempty =\nn = 10\nt = {p}\nu = $t $a $b $c $empty $n\n", "argv": ["-x", "t"]})
+_CFS = ["a = 1\r\nmyhostname = x\r\n", "myhostname = x\n\x0c\nmydomain = y\n", "myhostname=\n", "myhostname =x\n  \n\t# c\n  y\n",
+        "myhostname = x\nmyhostname\t=\ty\n", "#only comment", "\n\n\n", "mydestination = a,\n\n  \n# x\n b\n", "myhostname = x\n \n", " \nmyhostname = x\n",
+        "smtpd_banner = a\\\n  b\n", "myhostname = x\x00y\n", "myhostname = \u00e9.example\n", "a=b=c\n", "relayhost = [x]\n  # comment\n  :25\n"]
+for i, t in enumerate(_CFS):
+    GROUPS["parse"].append({"id": f"sweep-{i:02d}", "main_cf": t, "argv": ["-n"]})
+_CF = "# head\nmyhostname = a\n  cont\n\n#c\nmydomain=b\nmydestination = x\n\t# in\n y\n z\nrelayhost\n  = [h]\nbiff = no\n"
+_MASTER = "smtp inet n - y - - smtpd\n  -o a=b\n\n# c1\n  -o c=d\npickup unix n - y 60 1 pickup\nfoo unix - - n - - pipe\n  flags=R user=x argv=/bin/cat {a b}\n"
+_EDITS = [["-e", "mydestination = q"], ["-e", "relayhost = [n]"], ["-e", "myhostname = z"], ["-#", "mydestination"], ["-#", "relayhost", "biff"],
+          ["-X", "mydestination", "myhostname"], ["-e", "  mydomain   =   c  "], ["-X", " biff "], ["-e", "new = 1"],
+          ["-M", "smtp/inet=smtp inet n - n - - smtpd -o x=y"], ["-M#", "foo/unix"], ["-MX", "smtp/inet"], ["-Fe", "foo/unix/command=pipe flags=F user=y argv=/bin/true"],
+          ["-Pe", "smtp/inet/c=e"], ["-PX", "smtp/inet/a"], ["-Pe", "pickup/unix/x=1"], ["-F", "smtp/inet/type=unix"], ["-F", "smtp/inet/private=q"],
+          ["-M", "new/unix=new unix - - n - 1 smtp"], ["-Me", "bad/unix=bad unix"], ["-Fe", "*/*/wakeup=5"], ["-Fe", "smtp/inet/chroot=a b"], ["-P", "smtp/inet/a=b c"],
+          ["-M", "x/inet=smtp inet n - n - - smtpd"], ["-e", "a\nb=1"], ["-M", "smtp=x"], ["-F", "smtp/inet=x"], ["-MX", "smtp/inet "]]
+for i, argv in enumerate(_EDITS):
+    GROUPS["edit"].append({"id": f"sweep-{i:02d}", "main_cf": _CF, "master_cf": _MASTER, "argv": argv, "show_files": True})
