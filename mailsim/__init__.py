@@ -12,3 +12,9 @@ from .reply import Reply
 
 __all__ = ["Host", "init_host", "Reply"]
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext mailsim``: registers the ``%%smtp`` cell magic (see :mod:`mailsim.magic`)."""
+    from .magic import load_ipython_extension as load
+    load(ipython)
