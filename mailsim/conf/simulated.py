@@ -22,7 +22,9 @@ _ADDRESSING = {
     "mynetworks_style", "relay_domains", "relayhost", "inet_interfaces",
     "inet_protocols", "proxy_interfaces", "recipient_delimiter",
     "append_dot_mydomain", "append_at_myorigin", "parent_domain_matches_subdomains",
-    "allow_untrusted_routing",
+    "allow_untrusted_routing", "swap_bangpath", "allow_percent_hack", "resolve_null_domain",
+    "allow_min_user", "local_transport", "virtual_transport", "relay_transport",
+    "default_transport",
 }
 _TABLES = {
     "alias_maps", "alias_database", "local_recipient_maps", "virtual_alias_maps",
@@ -47,7 +49,13 @@ _SMTPD = {
     "relay_domains_reject_code", "multi_recipient_bounce_reject_code",
     "unknown_local_recipient_reject_code", "unknown_relay_recipient_reject_code",
     "unknown_virtual_alias_reject_code", "unknown_virtual_mailbox_reject_code",
-    "soft_bounce",
+    "soft_bounce", "smtpd_reject_unlisted_sender", "show_user_unknown_table_name",
+    "double_bounce_sender", "smtpd_forbid_bare_newline_exclusions",
+    "smtpd_forbid_bare_newline_reject_code", "fast_flush_domains",
+}
+_CLEANUP = {
+    "always_add_missing_headers", "local_header_rewrite_clients", "header_checks",
+    "body_checks",
 }
 _SYSTEM = {
     "compatibility_level", "maillog_file", "syslog_name", "queue_directory",
@@ -55,7 +63,7 @@ _SYSTEM = {
 }
 
 #: names of the parameters mailsim actually simulates
-SIMULATED: frozenset[str] = frozenset(_ADDRESSING | _TABLES | _SMTPD | _SYSTEM)
+SIMULATED: frozenset[str] = frozenset(_ADDRESSING | _TABLES | _SMTPD | _CLEANUP | _SYSTEM)
 
 
 def is_simulated(name: str) -> bool:
