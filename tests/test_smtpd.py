@@ -109,3 +109,25 @@ def test_same_seed_same_transcript_and_log(tmp_path):
         r.append(s.message("Subject: s\n\nx\n"))
         outs.append((r, [l.split(" ", 3)[3] for l in h.log.lines]))
     assert outs[0] == outs[1]
+
+
+def test_random_input_never_raises(make_host):
+    """A seeded fuzz: command fragments, bytes and line ends in random order."""
+    import random
+    rng = random.Random(2026)
+    h = make_host({"smtpd_hard_error_limit": "1000"})
+    words = [b"EHLO x", b"HELO", b"MAIL FROM:<a@b>", b"MAIL FROM:", b"RCPT TO:<peter@example.com>",
+             b"RCPT TO:<@>", b"DATA", b".", b"BDAT 5", b"BDAT 0 LAST", b"RSET", b"VRFY peter",
+             b"ETRN #x", b"NOOP", b"\x00", b"\xff\xfe", b"<<>>", b"SIZE=9", b"NOTIFY=NEVER,SUCCESS"]
+    ends = [b"\r\n", b"\n", b"\r", b""]
+    for _ in range(150):
+        eng = h.smtpd("192.0.2.7")
+        eng.greeting()
+        for _ in range(rng.randrange(1, 25)):
+            chunk = b" ".join(rng.choice(words) for _ in range(rng.randrange(1, 4))) + rng.choice(ends)
+            out = eng.receive(chunk)
+            assert out == b"" or out[:1].isdigit(), out
+            if eng.closed:
+                break
+        eng.lost()
+    assert not list((h.spool / "incoming").glob(".tmp.*")), "aborted sessions leave no temporary files"
