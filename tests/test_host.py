@@ -81,3 +81,13 @@ def test_postfix_status_when_not_running(tmp_path):
     assert run_command(h.root, "postfix", ["status"], out=io.StringIO(), err=err) == 1
     assert "the Postfix mail system is not running" in err.getvalue()
     assert run_command(h.root, "postfix", ["reload"], out=io.StringIO(), err=err) == 1
+
+
+def test_without_maillog_file_the_simulated_syslog_writes_mail_log(tmp_path):
+    h = init_host(tmp_path / "mx", users=["alice"])
+    run_command(h.root, "postconf", ["-e", "maillog_file ="], out=io.StringIO(), err=io.StringIO())
+    h.reload()
+    h.session().send("QUIT")
+    text = (h.root / "var/log/mail.log").read_text()
+    assert "postfix/smtpd[" in text and "disconnect from localhost[127.0.0.1] quit=1 commands=1" in text
+    assert not (h.root / "var/log/maillog").exists()
