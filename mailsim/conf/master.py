@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .parser import ConfigError, logical_lines, split_nameval
+from .parser import ConfigError, brace_tokens, logical_lines, split_nameval
 
 __all__ = ["MasterEntry", "parse_master_cf", "read_master_cf", "format_entry", "format_field",
            "FIELD_NAMES", "MASTER_CF", "parse_service_pattern", "match_service",
@@ -151,25 +151,7 @@ class MasterEntry:
 # -- parsing ------------------------------------------------------------------------------
 def _split(text: str) -> list[str]:
     """argv_splitq(): split on blanks, keeping ``{...}`` groups (braces included)."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        while i < n and text[i] in _BLANKS:
-            i += 1
-        if i >= n:
-            break
-        start, depth = i, 0
-        while i < n:
-            c = text[i]
-            if c == "{":
-                depth += 1
-            elif depth > 0 and c == "}":
-                depth -= 1
-            elif depth == 0 and c in _BLANKS:
-                break
-            i += 1
-        out.append(text[start:i])
-    return out
+    return list(brace_tokens(text, _BLANKS))
 
 
 def _balpar(text: str) -> int:

@@ -33,7 +33,7 @@ from typing import Iterable, Iterator
 from .defaults import (DEFAULT_MYDOMAIN, LEGACY, RAW, READONLY, builtin_defaults,
                        service_defaults)
 from .expand import PARSE_ERROR, expand as mac_expand
-from .parser import MAIN_CF, ConfigError, parse_main_cf
+from .parser import MAIN_CF, ConfigError, brace_tokens, parse_main_cf
 
 __all__ = ["MainConfig", "split_list", "default_services", "own_networks"]
 
@@ -77,23 +77,7 @@ def split_list(value: str, *, strip_braces: bool = True) -> list[str]:
 
 def _tokens(value: str) -> Iterator[str]:
     """util/mystrtok.c mystrtokq(): separators outside ``{}`` end a token."""
-    i, n = 0, len(value)
-    while i < n:
-        while i < n and value[i] in _LIST_SEPARATORS:
-            i += 1
-        if i >= n:
-            return
-        start, depth = i, 0
-        while i < n:
-            c = value[i]
-            if c == "{":
-                depth += 1
-            elif depth > 0 and c == "}":
-                depth -= 1
-            elif depth == 0 and c in _LIST_SEPARATORS:
-                break
-            i += 1
-        yield value[start:i]
+    return brace_tokens(value, _LIST_SEPARATORS)
 
 
 def default_services() -> tuple[tuple[str, str], ...]:

@@ -199,3 +199,30 @@ def parse_main_cf(text: str, filename: str = MAIN_CF) -> ParsedMain:
         seen[name] = value
         out.entries.append(Entry(name, value, number))
     return out
+
+
+def brace_tokens(value: str, separators: str):
+    """util/mystrtok.c mystrtokq(): split on ``separators`` outside ``{...}`` groups.
+
+    Braces stay in the tokens; the callers decide what to strip.
+
+    >>> list(brace_tokens("a, {b c} regexp:{{/x/ y}}", ", "))
+    ['a', '{b c}', 'regexp:{{/x/ y}}']
+    """
+    i, n = 0, len(value)
+    while i < n:
+        while i < n and value[i] in separators:
+            i += 1
+        if i >= n:
+            return
+        start, depth = i, 0
+        while i < n:
+            c = value[i]
+            if c == "{":
+                depth += 1
+            elif depth > 0 and c == "}":
+                depth -= 1
+            elif depth == 0 and c in separators:
+                break
+            i += 1
+        yield value[start:i]
