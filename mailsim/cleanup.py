@@ -269,5 +269,6 @@ def cleanup_smtpd(host, session, tx, content: bytes) -> bool | str:
                     "helo_name": session.helo_name or "", "protocol": proto,
                     **{k.lower(): v for k, v in tx.params.items()}},
                    hold=session.tx_hold)
-    tx.file.commit(qf)
+    # a HOLD action (access table or header_checks) parks the message in the hold queue
+    tx.file.commit(qf, queue="hold" if session.tx_hold else "incoming")
     return True

@@ -37,7 +37,6 @@ def running_pid(root: Path) -> int | None:
 def check(root: Path) -> tuple[list[str], list[str]]:
     """What ``postfix check`` reports: (fatal errors, warnings)."""
     from .conf import ConfigError, read_master_cf
-    from .conf.simulated import SIMULATED
     from .host import Host
     errors: list[str] = []
     warnings: list[str] = []
@@ -50,9 +49,12 @@ def check(root: Path) -> tuple[list[str], list[str]]:
     except ConfigError as e:
         errors.append(str(e))
     warnings += list(host.conf.warnings)
-    for name in host.conf.explicit:
-        if host.conf.default(name) is not None and name not in SIMULATED:
-            warnings.append(f"mailsim: {name} is accepted but not simulated")
+    try:
+        for name in host.conf.explicit:            # evaluate every setting, as the daemons would
+            host.conf.default(name)
+            host.conf.get(name)
+    except ConfigError as e:
+        return [str(e)], warnings
     seen: set[str] = set()
     for name, value in host.conf.explicit.items():
         for item in host.conf.list(name) if ":" in value else []:

@@ -77,7 +77,8 @@ class IncomingFile:
             self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self.queue_id: str = make_id(os.fstat(self.fd).st_ino)
 
-    def commit(self, qf: "QueueFile", *, fsync: bool = False) -> Path:
+    def commit(self, qf: "QueueFile", *, fsync: bool = False, queue: str = "incoming") -> Path:
+        """Write the file and rename it to ``QUEUE/queue_id`` in one step (``hold`` for held mail)."""
         data = MAGIC + json.dumps(qf.envelope(), sort_keys=True).encode() + b"\n\n" + qf.content
         try:
             view = memoryview(data)
@@ -88,8 +89,12 @@ class IncomingFile:
         finally:
             os.close(self.fd)
             self.fd = -1
-        final = self.dir / self.queue_id
-        os.replace(self.tmp, final)
+        final = self.dir.parent / queue / self.queue_id
+        try:
+            os.replace(self.tmp, final)
+        except FileNotFoundError:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.tmp, final)
         return final
 
     def abort(self) -> None:

@@ -265,7 +265,7 @@ class MainConfig:
         machine = self.host_defaults.get("hostname")
         if machine and "." not in machine:
             return f"{machine}.{self._explicit_eval('mydomain') or DEFAULT_MYDOMAIN}"
-        return self.host_defaults.get("myhostname") or self._defaults["myhostname"]
+        return self.host_defaults.get("myhostname") or machine or self._defaults["myhostname"]
 
     def _default_mydomain(self) -> str:
         if "myhostname" in self.explicit:

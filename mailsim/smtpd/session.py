@@ -222,6 +222,13 @@ class SMTPDSession:
 
     def _startup_check(self) -> str:
         """What makes Postfix's smtpd refuse to start (an open relay by configuration)."""
+        from ..conf import ConfigError
+        try:                      # a bad value stops smtpd before it greets (fatal: ...)
+            for name in ("mynetworks", "smtpd_relay_restrictions", "smtpd_recipient_restrictions",
+                         "message_size_limit", "line_length_limit"):
+                self.conf.list(name)
+        except (ConfigError, ValueError) as e:
+            return str(e)
         working = {"reject_unauth_destination", "defer_unauth_destination", "reject", "defer",
                    "defer_if_permit", "check_relay_domains"}
         lists = self.conf.list("smtpd_relay_restrictions") + self.conf.list("smtpd_recipient_restrictions")
