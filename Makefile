@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mailsim needs Python 3.11 or newer"'
 	@$(PYTHON) -m venv $(VENV) || { echo "python venv is missing: on Debian run 'apt-get install python3-venv'"; exit 1; }
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,ci]'
 	@touch $(STAMP)
 
 venv: $(STAMP)

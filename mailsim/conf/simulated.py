@@ -5,7 +5,7 @@ real default), but only these change what a simulated host does. For any
 other parameter named on the command line, ``postconf`` adds a note on
 stderr (``postconf: mailsim: NAME is accepted but not simulated``) so that a
 learner knows the setting will have no visible effect; stdout stays exactly
-Postfix's. ``postfix check`` warns about such settings in main.cf.
+Postfix's. (``postfix check`` stays silent about them, as Postfix's is when all is well.)
 
 Engineers who make mailsim read another parameter add it here (a test
 checks that every name is a real Postfix parameter).
