@@ -26,12 +26,15 @@ def served(host):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "mailsim", "--root", str(host.root), "serve",
                              "--listen", f"127.0.0.1:{port}"], stderr=subprocess.PIPE)
+    pidfile = host.spool / "pid/master.pid"
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            if pidfile.exists() and pidfile.read_text().strip():
+                break
         except OSError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     else:
         proc.kill()
         raise RuntimeError(proc.stderr.read().decode())
