@@ -21,9 +21,10 @@ Examples
 """
 from __future__ import annotations
 
-__all__ = ["extract_address", "split_argument", "tokenize822"]
+from ..maps.tok822 import ATOM, COMMENT, DOMLIT, QSTRING, scan
 
-_SPECIALS = set('()<>@,;:\\".[]')
+__all__ = ["extract_address", "split_argument"]
+
 
 
 def split_argument(arg: str) -> tuple[str | None, str]:
@@ -62,92 +63,65 @@ def split_argument(arg: str) -> tuple[str | None, str]:
     return tok, rest
 
 
-def tokenize822(text: str) -> list[tuple[str, str]] | None:
-    """RFC 822 tokens as ``(kind, value)``: atom, quoted, literal, or a special char.
-
-    Comments are dropped. Returns None on an unterminated quote/literal/comment.
-    """
-    out: list[tuple[str, str]] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in " \t":
-            out.append(("space", " "))
-            i += 1
-        elif ch == '"':
-            j, buf = i + 1, []
-            while j < n and text[j] != '"':
-                if text[j] == "\\" and j + 1 < n:
-                    j += 1
-                buf.append(text[j])
-                j += 1
-            if j >= n:
-                return None
-            out.append(("quoted", "".join(buf)))
-            i = j + 1
-        elif ch == "(":
-            depth, j = 1, i + 1
-            while j < n and depth:
-                if text[j] == "\\":
-                    j += 1
-                elif text[j] == "(":
-                    depth += 1
-                elif text[j] == ")":
-                    depth -= 1
-                j += 1
-            if depth:
-                return None
-            i = j
-        elif ch == "[":
-            j = text.find("]", i)
-            if j < 0:
-                return None
-            out.append(("literal", text[i:j + 1]))
-            i = j + 1
-        elif ch in _SPECIALS:
-            out.append((ch, ch))
-            i += 1
-        else:
-            j = i
-            while j < n and text[j] not in _SPECIALS and text[j] not in " \t":
-                j += 1
-            out.append(("atom", text[i:j]))
-            i = j
-    return out
-
-
 def extract_address(token: str, *, strict: bool = False) -> tuple[str, str | None]:
-    """Return ``(internal_address, problem)``; problem is None or ``"illegal"``."""
+    """Return ``(internal_address, problem)``; problem is None or ``"illegal"``.
+
+    The token is split with Postfix's RFC 822 scanner (:mod:`mailsim.maps.tok822`,
+    shared with postalias): comments are dropped, a source route ``@a,@b:`` is
+    removed, and what is left must be one address -- no two words side by side
+    (``a b@x``), no doubled ``@``, no other specials.
+    """
     if strict and not token.startswith("<"):
         return "", "illegal"
-    inner = token
-    if inner.startswith("<") and inner.endswith(">"):
-        inner = inner[1:-1]
-    toks = tokenize822(inner)
-    if toks is None:
+    inner = token[1:-1] if token.startswith("<") and token.endswith(">") else token
+    if _unbalanced(inner):
         return "", "illegal"
-    # drop a source route: @a,@b:
-    words = [t for t in toks if t[0] != "space"]
-    if words and words[0][0] == "@" and any(t[0] == ":" for t in words):
-        k = next(i for i, t in enumerate(toks) if t[0] == ":")
-        toks = toks[k + 1:]
-    # validity: no two words in a row, no doubled @, no stray specials
+    toks = [t for t in scan(inner) if t.type != COMMENT]
+    if toks and toks[0].type == "@" and any(t.type == ":" for t in toks):
+        toks = toks[next(i for i, t in enumerate(toks) if t.type == ":") + 1:]
     prev = None
     parts: list[str] = []
-    for kind, val in toks:
-        if kind == "space":
-            prev = prev if prev != "word" else "word-space"
-            continue
-        if kind in ("atom", "quoted", "literal"):
-            if prev in ("word", "word-space"):
-                return "", "illegal"
+    for t in toks:
+        if t.type in (ATOM, QSTRING, DOMLIT):
+            if prev == "word":
+                return "", "illegal"       # two words side by side: "a b@example.com"
             prev = "word"
-            parts.append(val)
-        elif kind in ("@", "."):
-            if kind == "@" and prev == "@":
-                return "", "illegal"
-            prev = kind
-            parts.append(val)
+            parts.append(f"[{t.text}]" if t.type == DOMLIT else t.text)
+        elif t.type in ("@", "."):
+            if t.type == "@" and prev == "@":
+                return "", "illegal"       # "alice@@example.com"
+            prev = t.type
+            parts.append(t.type)
+        elif t.type in ("%", "!", "|"):
+            prev = t.type                  # routing operators are part of the local part
+            parts.append(t.type)
         else:
             return "", "illegal"
     return "".join(parts), None
+
+
+def _unbalanced(text: str) -> bool:
+    """An unterminated quoted string, domain literal or comment."""
+    quoted = False
+    depth = 0
+    literal = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if quoted:
+            quoted = ch != '"'
+        elif literal:
+            literal = ch != "]"
+        elif ch == '"':
+            quoted = True
+        elif ch == "[":
+            literal = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+        i += 1
+    return quoted or literal or depth > 0
