@@ -25,12 +25,6 @@ from pathlib import Path
 SESSIONS, MESSAGES, SIZE = 10, 2000, 1024
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_port(port: int, timeout: float = 20.0) -> None:
     end = time.time() + timeout
     while time.time() < end:
@@ -110,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="run-", dir=base))
     _bench_host(tmp / "mx")
-    pm, ps = _free_port(), _free_port()
+    from .serve import free_port
+    pm, ps = free_port(), free_port()
     env = dict(os.environ)
     procs = [
         subprocess.Popen([sys.executable, "-m", "mailsim", "--root", str(tmp / "mx"), "serve",

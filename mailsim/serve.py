@@ -20,19 +20,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Iterator, TextIO
 
 from .clock import WallClock
 from .host import Host
 
 __all__ = ["SMTPServerProtocol", "Server", "serve_socket", "run_master", "listen_socket", "main",
-           "parse_listen"]
+           "parse_listen", "background", "free_port"]
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -223,6 +226,61 @@ def _remove_pidfile(pidfile: Path) -> None:
             pidfile.unlink()
     except OSError:
         pass
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def background(root: Path, *, processes: int = 1, port: int | None = None,
+               timeout: float = 20.0) -> Iterator[int]:
+    """Run ``mailsim serve`` for the host at ``root`` in a child process; yields its port.
+
+    For notebooks, tests and benchmarks: waits until the server accepts connections
+    and has written master.pid, and stops it (SIGTERM) on leaving the block.
+
+    >>> import tempfile, socket
+    >>> from mailsim import init_host
+    >>> h = init_host(tempfile.mkdtemp() + "/mx")
+    >>> with background(h.root) as port:
+    ...     with socket.create_connection(("127.0.0.1", port)) as c:
+    ...         c.recv(100).startswith(b"220 mail.example.com ESMTP")
+    True
+    """
+    root = Path(root)
+    port = port or free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mailsim", "--root", str(root), "serve",
+                             "--listen", f"127.0.0.1:{port}", "--processes", str(processes)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    pidfile = root / "var/spool/postfix/pid/master.pid"
+    try:
+        end = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mailsim serve exited: {proc.stderr.read().decode().strip()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                if pidfile.exists() and pidfile.read_text().strip():
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > end:
+                raise RuntimeError(f"mailsim serve did not start listening on 127.0.0.1:{port}")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
 
 
 def main(root: Path, argv: list[str], out: TextIO, err: TextIO) -> int:

@@ -6,41 +6,20 @@ import shutil
 import smtplib
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from mailsim.cli import run_command
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from mailsim.serve import background
 
 
 @pytest.fixture
 def served(host):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mailsim", "--root", str(host.root), "serve",
-                             "--listen", f"127.0.0.1:{port}"], stderr=subprocess.PIPE)
-    pidfile = host.spool / "pid/master.pid"
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            if pidfile.exists() and pidfile.read_text().strip():
-                break
-        except OSError:
-            pass
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        raise RuntimeError(proc.stderr.read().decode())
-    yield host, port, proc
-    proc.terminate()
-    proc.wait(5)
+    """The host's smtpd on a loopback port, as `mailsim serve` (two processes, like a real master)."""
+    with background(host.root, processes=2) as port:
+        pid = int((host.spool / "pid/master.pid").read_text())
+        yield host, port, pid
 
 
 def banner(port: int) -> bytes:
@@ -68,9 +47,7 @@ def test_not_loopback_is_refused(host):
 
 
 def test_pidfile_status_and_reload_by_signal(served):
-    host, port, proc = served
-    pid = int((host.spool / "pid/master.pid").read_text())
-    assert pid == proc.pid
+    host, port, pid = served
     import io
     err = io.StringIO()
     assert run_command(host.root, "postfix", ["status"], out=io.StringIO(), err=err) == 0
