@@ -6,6 +6,7 @@
     mailsim --root DIR postalias [-q KEY] [-s] TYPE:FILE
     mailsim --root DIR newaliases
     mailsim --root DIR postfix check|status|reload|start|stop
+    mailsim --root DIR mailq | postqueue -p | postsuper -d ID|ALL | postcat -q ID
     mailsim --root DIR serve [--listen 127.0.0.1:2525]
 
 Each administration command takes the same options as the real one and prints
@@ -31,6 +32,10 @@ COMMANDS: dict[str, str] = {
     "postalias": "mailsim.maps.commands:postalias_main",
     "newaliases": "mailsim.maps.commands:newaliases_main",
     "postfix": "mailsim.postfix_cmd:main",
+    "postqueue": "mailsim.postqueue:main",
+    "mailq": "mailsim.postqueue:mailq_main",
+    "postsuper": "mailsim.postsuper:main",
+    "postcat": "mailsim.postcat:main",
     "serve": "mailsim.serve:main",
 }
 

@@ -1,0 +1,256 @@
+"""``postqueue -p`` / ``mailq`` / ``sendmail -bp``, ``postqueue -j`` and ``postqueue -f``.
+
+Models Postfix 3.7's showq(8) daemon plus postqueue's ``showq_compat.c``
+(the classic listing) and ``showq_json.c`` (``-j``), reading mailsim's queue
+files (:mod:`mailsim.queue`).
+
+Listing order is showq's: the queues are scanned in the order maildrop,
+incoming, active, deferred, hold; within a queue, in directory order (mailsim
+sorts the file names, Postfix uses readdir order -- usually the same for a
+handful of files). The id gets ``*`` in the active queue and ``!`` in the hold
+queue.
+
+The size is Postfix's *message size* (the size record of the queue file): the
+content's record bytes, i.e. for each content line its length plus the two or
+three bytes of record header (type byte + length) -- ``len(line) + 1 +
+len(varint(len(line)))`` summed over lines without their LF. For a message of
+short lines that is ``len(content) + number_of_lines``. The footer's Kbytes
+is the sum of those sizes divided by 1024.
+
+Deferral reasons: a recipient's reason comes from the defer logfile
+``defer/ID`` (Postfix's bounce log format: ``recipient=...``/``reason=...``
+blocks separated by blank lines; those recipients are listed first, in log
+order, as showq does), else from the queue file's ``attrs["reason"]``, which
+applies to every recipient not in the defer log.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from mailsim.host import init_host
+>>> from mailsim.queue import QueueFile, Recipient, write_queue_file
+>>> h = init_host(pathlib.Path(tempfile.mkdtemp()) / "h")
+>>> import io; out = io.StringIO()
+>>> main(h.root, ["-p"], out, io.StringIO()), out.getvalue()
+(0, 'Mail queue is empty\\n')
+>>> qf = QueueFile("18FD11602B3", "alice@example.com", [Recipient("user@other.org")],
+...                1795597436.102353, b"Subject: hi\\n\\nhello\\n", {"reason": "no route"})
+>>> _ = write_queue_file(h.spool, "deferred", qf)
+>>> _ = main(h.root, ["-p"], out := io.StringIO(), io.StringIO()); print(out.getvalue(), end="")
+-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------
+18FD11602B3      22 Wed Nov 25 09:03:56  alice@example.com
+                                                                    (no route)
+                                         user@other.org
+<BLANKLINE>
+-- 0 Kbytes in 1 Request.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, TextIO
+
+from .queue import QueueFile, read_queue_file
+
+__all__ = ["main", "mailq_main", "sendmail_bp_main", "QueueEntry", "scan_queues",
+           "message_size", "queue_label", "find_message", "defer_log", "listing"]
+
+#: showq's scan order (maildrop has no mailsim queue files yet, but is scanned).
+SHOWQ_ORDER = ("maildrop", "incoming", "active", "deferred", "hold")
+#: queues hashed by default (hash_queue_names = deferred, defer; depth 1).
+HASHED = ("deferred", "defer")
+
+S_STRING_FORMAT = "%-11s %7s %-20s %s\n"
+S_SENDER_FORMAT = "%-11s %7d %20.20s %s\n"
+
+
+@dataclass
+class QueueEntry:
+    queue: str          # incoming, active, deferred, hold
+    path: Path
+    qf: QueueFile
+
+
+def _varint_len(n: int) -> int:
+    k = 1
+    while n >= 128:
+        n >>= 7
+        k += 1
+    return k
+
+
+def message_size(content: bytes) -> int:
+    """Postfix's message size for ``content`` (record bytes of the content lines).
+
+    >>> message_size(b"Subject: x\\n\\nbody\\n")   # (2+10) + (2+0) + (2+4)
+    20
+    """
+    if not content:
+        return 0
+    lines = content.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return sum(1 + _varint_len(len(ln)) + len(ln) for ln in lines)
+
+
+def queue_label(queue: str, queue_id: str) -> str:
+    """The name Postfix shows for a queue file: ``deferred/4/4F3601600F3``, ``hold/ID``.
+
+    >>> queue_label("deferred", "4F3601600F3"), queue_label("active", "4F3601600F3")
+    ('deferred/4/4F3601600F3', 'active/4F3601600F3')
+    """
+    if queue in HASHED:
+        return f"{queue}/{queue_id[0]}/{queue_id}"
+    return f"{queue}/{queue_id}"
+
+
+def _files(d: Path) -> list[Path]:
+    """Queue files under ``d`` (flat, or hashed one level deep), sorted by name."""
+    out: list[Path] = []
+    try:
+        items = list(os.scandir(d))
+    except FileNotFoundError:
+        return out
+    for e in items:
+        if e.name.startswith("."):
+            continue
+        if e.is_dir():
+            out += [Path(x.path) for x in os.scandir(e.path)
+                    if x.is_file() and not x.name.startswith(".")]
+        elif e.is_file():
+            out.append(Path(e.path))
+    return sorted(out, key=lambda p: p.name)
+
+
+def scan_queues(spool: Path, queues=SHOWQ_ORDER) -> Iterator[QueueEntry]:
+    """Every readable queue file, in showq's order; unreadable files are skipped."""
+    for q in queues:
+        for p in _files(spool / q):
+            try:
+                yield QueueEntry(q, p, read_queue_file(p))
+            except (ValueError, OSError):
+                continue
+
+
+def find_message(spool: Path, queue_id: str, queues=("incoming", "active", "deferred", "hold")
+                 ) -> QueueEntry | None:
+    """The queue file with this id, searching ``queues`` in order."""
+    for q in queues:
+        for p in (spool / q / queue_id, spool / q / queue_id[:1] / queue_id):
+            if p.is_file():
+                try:
+                    return QueueEntry(q, p, read_queue_file(p))
+                except (ValueError, OSError):
+                    return None
+    return None
+
+
+def defer_log(spool: Path, queue_id: str) -> list[tuple[str, str]]:
+    """(recipient, reason) pairs from the defer logfile ``defer/[X/]ID``, if any."""
+    for p in (spool / "defer" / queue_id, spool / "defer" / queue_id[:1] / queue_id):
+        if p.is_file():
+            break
+    else:
+        return []
+    out = []
+    for block in p.read_text(errors="replace").split("\n\n"):
+        attrs = dict(ln.split("=", 1) for ln in block.splitlines() if "=" in ln)
+        if "recipient" in attrs:
+            out.append((attrs["recipient"], attrs.get("reason", "")))
+    return out
+
+
+def recipients_with_reasons(spool: Path, e: QueueEntry) -> list[tuple[str, str]]:
+    """(address, reason) per recipient in showq's order (defer log first)."""
+    logged = defer_log(spool, e.qf.queue_id)
+    seen = {r for r, _ in logged}
+    default = e.qf.attrs.get("reason", "") if e.queue != "incoming" else ""
+    return logged + [(r.address, default) for r in e.qf.recipients if r.address not in seen]
+
+
+def _sender(addr: str) -> str:
+    return addr or "MAILER-DAEMON"          # empty_address_recipient
+
+
+def listing(spool: Path) -> str:
+    """The ``postqueue -p`` output for the queues under ``spool``."""
+    out: list[str] = []
+    count = total = 0
+    for e in scan_queues(spool):
+        out.append(S_STRING_FORMAT % ("-Queue ID-", "--Size--", "----Arrival Time----",
+                                      "-Sender/Recipient-------") if count == 0 else "\n")
+        qid = e.qf.queue_id + {"active": "*", "hold": "!"}.get(e.queue, "")
+        size = message_size(e.qf.content)
+        total += size
+        out.append(S_SENDER_FORMAT % (qid, size, time.asctime(time.localtime(int(e.qf.arrival))),
+                                      _sender(e.qf.sender)))
+        saved = ""
+        for addr, why in recipients_with_reasons(spool, e):
+            if why != saved:
+                saved = why
+                show = why or "reason unavailable"
+                out.append(" " * max(0, 76 - len(show)) + f"({show})\n")
+            out.append(S_STRING_FORMAT % ("", "", "", addr))
+        count += 1
+    if count == 0:
+        return "Mail queue is empty\n"
+    out.append(f"\n-- {total // 1024} Kbytes in {count} Request{'' if count == 1 else 's'}.\n")
+    return "".join(out)
+
+
+def json_listing(spool: Path) -> str:
+    """The ``postqueue -j`` output: one JSON object per message, one per line."""
+    lines = []
+    for e in scan_queues(spool):
+        rcpts = []
+        for addr, why in recipients_with_reasons(spool, e):
+            r = {"address": addr}
+            if why:
+                r["delay_reason"] = why
+            rcpts.append(r)
+        lines.append(json.dumps({
+            "queue_name": e.queue, "queue_id": e.qf.queue_id, "arrival_time": int(e.qf.arrival),
+            "message_size": message_size(e.qf.content), "forced_expire": False,
+            "sender": e.qf.sender, "recipients": rcpts}) + "\n")
+    return "".join(lines)
+
+
+USAGE = "usage: postqueue -f | postqueue -i queueid | postqueue -j | postqueue -p | postqueue -s site"
+
+
+def main(root: Path, argv: list[str], out: TextIO, err: TextIO) -> int:
+    """postqueue(1): ``-p`` list, ``-j`` JSON list, ``-f`` flush.
+
+    ``-f`` (and ``-i ID``, ``-s SITE``) ask the queue manager to retry deferred
+    mail. mailsim has no delivery agents yet, so -- as on a Postfix host where
+    every destination is still unreachable -- nothing is printed and the queue
+    is unchanged; exit status 0.
+    """
+    from .host import Host
+    host = Host(root)
+    args = [a for a in argv if a not in ("-v",)]
+    if args in (["-p"], []):
+        out.write(listing(host.spool))
+        return 0
+    if args == ["-j"]:
+        out.write(json_listing(host.spool))
+        return 0
+    if args == ["-f"] or (len(args) == 2 and args[0] in ("-i", "-s")):
+        return 0
+    err.write(f"postqueue: fatal: {USAGE}\n")
+    return 64
+
+
+def mailq_main(root: Path, argv: list[str], out: TextIO, err: TextIO) -> int:
+    """``mailq`` (= ``sendmail -bp`` = ``postqueue -p``)."""
+    return main(root, ["-p"], out, err)
+
+
+def sendmail_bp_main(root: Path, argv: list[str], out: TextIO, err: TextIO) -> int:
+    """``sendmail -bp`` only (the sendmail command proper lives elsewhere)."""
+    if argv != ["-bp"]:
+        err.write("sendmail: fatal: only -bp is supported by this entry point\n")
+        return 64
+    return main(root, ["-p"], out, err)
