@@ -11,6 +11,9 @@ PKG = Path(__file__).resolve().parent.parent / "mailsim"
 READ = re.compile(r"""\b(?:conf|config|c)\s*(?:\.(?:bool|int|list|get|time|raw)\(\s*|\[\s*)["']([a-z0-9_]+)["']""")
 # modules that read parameters only to print or edit them (postconf itself, its tests of defaults)
 NOT_DAEMONS = {"conf"}
+# delivery agents written but not yet called by a queue manager (issue 4): their
+# parameters become "simulated" when mail reaches them
+NOT_WIRED = {"local.py", "bounce.py"}
 # read so that smtpd answers as Postfix does while they are off; TLS and SASL come later
 LATER = {"smtpd_tls_security_level", "smtpd_sasl_auth_enable"}
 
@@ -18,7 +21,7 @@ LATER = {"smtpd_tls_security_level", "smtpd_sasl_auth_enable"}
 def parameters_read() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in PKG.rglob("*.py"):
-        if path.relative_to(PKG).parts[0] in NOT_DAEMONS:
+        if path.relative_to(PKG).parts[0] in NOT_DAEMONS | NOT_WIRED:
             continue
         for name in READ.findall(path.read_text()):
             found.setdefault(name, set()).add(str(path.relative_to(PKG)))
