@@ -1,0 +1,159 @@
+"""qmgr(8) first form: replay recorded scenarios, run the queue manager, compare
+the mailboxes and the log with what Postfix 3.7.11 wrote.
+
+Volatile parts are masked: dates and times, pids and queue ids (each replaced
+by its order of first appearance, so "the same id" still has to be the same),
+delays, the Message-Id time stamp and the time in the MIME boundary.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conformance import GOLDEN, build_host, load, replay_inprocess  # noqa: E402
+
+from mailsim.qmgr import TRANSPORT_UNAVAILABLE, QueueManager  # noqa: E402
+from mailsim.queue import QueueFile, Recipient, read_queue_file, write_queue_file  # noqa: E402
+
+SCENARIOS = ["local-delivery", "alias-multi", "bounce-alias-missing", "unknown-user-accepted-bounce"]
+#: recordings whose log order is not the serial order of one queue manager
+#: (Postfix's qmgr ran concurrently with smtpd's disconnect / bounce)
+CONCURRENT = {"unknown-user-accepted-bounce"}
+
+QID = re.compile(r"\b[0-9A-F]{10,12}\b")
+PID = re.compile(r"\[(\d+)\]:")
+STAMP = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d ")
+DELAYS = re.compile(r"delay=[\d.]+, delays=[\d./]+")
+RFCDATE = re.compile(r"[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}( \(UTC\))?")
+FROM_LINE = re.compile(r"^(From \S+  )[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}$", re.M)
+MSGID_TIME = re.compile(r"<\d{14}\.")
+BOUNDARY_TIME = re.compile(r"(QID\d+)\.\d+/")
+
+
+def _numbering(pattern: re.Pattern, text: str, label: str, group: int = 0) -> str:
+    seen: dict[str, str] = {}
+
+    def sub(m: re.Match) -> str:
+        v = m.group(group)
+        name = seen.setdefault(v, f"{label}{len(seen) + 1}")
+        return m.group(0).replace(v, name)
+    return pattern.sub(sub, text)
+
+
+def mask_log(lines: list[str]) -> list[str]:
+    text = "\n".join(STAMP.sub("DATE ", ln) for ln in lines)
+    text = DELAYS.sub("delay=D, delays=D", text)
+    text = RFCDATE.sub("RFCDATE", text)
+    text = MSGID_TIME.sub("<TIME.", text)
+    text = _numbering(QID, text, "QID")
+    text = _numbering(PID, text, "PID", 1)
+    return text.split("\n")
+
+
+def mask_mailbox(text: str) -> str:
+    text = FROM_LINE.sub(r"\1FROMDATE", text)
+    text = RFCDATE.sub("RFCDATE", text)
+    text = MSGID_TIME.sub("<TIME.", text)
+    text = _numbering(QID, text, "QID")
+    return BOUNDARY_TIME.sub(r"\1.TIME/", text)
+
+
+def qid_of(line: str) -> str | None:
+    m = re.search(r"\]: (QID\d+): ", line)
+    return m.group(1) if m else None
+
+
+def per_message(lines: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for ln in lines:
+        q = qid_of(ln)
+        if q:
+            out.setdefault(q, []).append(ln)
+    return out
+
+
+def run_scenario(name: str, root: Path):
+    sc = load(GOLDEN / "postfix-3.7" / f"{name}.json")
+    host = build_host(sc, root)
+    replay_inprocess(sc, host)
+    qm = QueueManager(host)
+    qm.run()
+    return sc, host, qm
+
+
+def queue_files(host, queue: str) -> list[Path]:
+    d = host.spool / queue
+    return sorted(p for p in d.iterdir() if not p.name.startswith(".")) if d.is_dir() else []
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_mailboxes_match_recording(name: str, tmp_path: Path) -> None:
+    sc, host, _ = run_scenario(name, tmp_path / "h")
+    got_users = sorted(p.name for p in (tmp_path / "h/var/mail").iterdir()
+                       if p.is_file() and p.stat().st_size)
+    assert got_users == sorted(sc["mailboxes"])
+    for user, text in sc["mailboxes"].items():
+        got = (tmp_path / "h/var/mail" / user).read_text()
+        assert mask_mailbox(got) == mask_mailbox(text), user
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_log_matches_recording(name: str, tmp_path: Path) -> None:
+    sc, host, _ = run_scenario(name, tmp_path / "h")
+    got, exp = mask_log(host.log.lines), mask_log(sc["log"])
+    if name in CONCURRENT:
+        assert sorted(got) == sorted(exp)
+        assert per_message(got) == per_message(exp)
+    else:
+        assert got == exp
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_queues_empty_and_no_double_delivery(name: str, tmp_path: Path) -> None:
+    sc, host, qm = run_scenario(name, tmp_path / "h")
+    for q in ("incoming", "active", "deferred"):
+        assert queue_files(host, q) == [], q
+    boxes = {p.name: p.read_bytes() for p in (tmp_path / "h/var/mail").iterdir() if p.is_file()}
+    n_lines = len(host.log.lines)
+    assert qm.run() == 0
+    assert QueueManager(host).run() == 0
+    assert {p.name: p.read_bytes() for p in (tmp_path / "h/var/mail").iterdir()
+            if p.is_file()} == boxes
+    assert len(host.log.lines) == n_lines
+
+
+def test_null_sender_bounce_gets_no_dsn(tmp_path: Path) -> None:
+    sc = load(GOLDEN / "postfix-3.7" / "local-delivery.json")
+    host = build_host(sc, tmp_path / "h")
+    write_queue_file(host.spool, "incoming", QueueFile(
+        "4B2A1160001", "", [Recipient("nosuch@example.com", "nosuch@example.com")],
+        host.clock.now(), b"Subject: x\n\nbody\n"))
+    assert QueueManager(host).run() == 1
+    text = "\n".join(host.log.lines)
+    assert "status=bounced" in text and "non-delivery" not in text
+    assert host.log.lines[-1].endswith("4B2A1160001: removed")
+    assert queue_files(host, "incoming") == []
+
+
+def test_non_local_recipient_is_deferred(tmp_path: Path) -> None:
+    sc = load(GOLDEN / "postfix-3.7" / "local-delivery.json")
+    host = build_host(sc, tmp_path / "h")
+    write_queue_file(host.spool, "incoming", QueueFile(
+        "4B2A1160001", "alice@example.com",
+        [Recipient("peter@example.com"), Recipient("bob@example.org")],
+        host.clock.now(), b"Subject: x\n\nbody\n"))
+    qm = QueueManager(host)
+    assert qm.run() == 1
+    assert [f.name for f in queue_files(host, "deferred")] == ["4B2A1160001"]
+    assert queue_files(host, "active") == [] and queue_files(host, "incoming") == []
+    qf = read_queue_file(host.spool / "deferred/4B2A1160001")
+    assert [r.address for r in qf.recipients] == ["bob@example.org"]
+    assert qf.attrs["reason"] == TRANSPORT_UNAVAILABLE
+    assert not any("removed" in ln for ln in host.log.lines)
+    assert "peter@example.com" in (tmp_path / "h/var/mail/peter").read_text()
+    # deferred mail is not picked up again by this first form
+    assert qm.run() == 0
