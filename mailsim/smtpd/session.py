@@ -120,6 +120,7 @@ class SMTPDSession:
         self._resolved: dict = {}
         self.counts = {name: [0, 0] for name in (*_COMMANDS, "unknown")}
         self._rcpt_for_log: str | None = None
+        self._sender_for_log: str | None = None      # from= for a reject before MAIL succeeded
         self._buf = b""
         self._mode = "command"             # command | data | bdat
         self._data: list[bytes] = []
@@ -325,7 +326,6 @@ class SMTPDSession:
             line += f" helo=<{self.helo_name}>"
         self.log.write("smtpd", self.pid, line)
 
-    _sender_for_log: str | None = None
 
     def _flag_pipelining(self) -> None:
         """Log (once) that the client sent more before it should have waited for a reply."""
@@ -493,8 +493,12 @@ class SMTPDSession:
         return False   # STARTTLS comes with the TLS issue
 
     # -- MAIL ------------------------------------------------------------------------------------------
-    def _split_from_to(self, args: list[str], line: str, keyword: str) -> tuple[str, str] | None:
-        """``MAIL FROM:<a> X=y`` -> ("<a>", "X=y"), accepting Postfix's sloppy forms."""
+    def _split_from_to(self, args: list[str], line: str, keyword: str) -> tuple[str | None, str] | None:
+        """``MAIL FROM:<a> X=y`` -> ("<a>", "X=y"), accepting Postfix's sloppy forms.
+
+        None: no ``FROM:``/``TO:`` argument (a syntax error); ``(None, "")``: a ``<`` that
+        is never closed (Postfix's tokenizer error: "Bad ... address syntax").
+        """
         rest = line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""
         m = re.match(rf"(?i){keyword}:", rest)
         if not m:
@@ -502,8 +506,7 @@ class SMTPDSession:
         after = rest[m.end():]
         if not after.strip():
             return None
-        tok, params = split_argument(after)
-        return (tok if tok is not None else "\0"), params
+        return split_argument(after)
 
     def cmd_mail(self, args, line) -> tuple[Reply, bool]:
         c = self.conf
@@ -517,7 +520,7 @@ class SMTPDSession:
         if parts is None:
             return R.MAIL_SYNTAX, False
         tok, rest = parts
-        if tok == "\0":
+        if tok is None:
             return R.BAD_SENDER, False
         params = rest.split()
         addr = self._extract(tok, "MAIL", allow_empty=True)
@@ -605,7 +608,7 @@ class SMTPDSession:
         if parts is None:
             return R.RCPT_SYNTAX, False
         tok, rest = parts
-        if tok == "\0":
+        if tok is None:
             return R.BAD_RCPT, False
         addr = self._extract(tok, "RCPT", allow_empty=False)
         if addr is None:
