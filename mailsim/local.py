@@ -67,6 +67,7 @@ import os
 import time
 from typing import NamedTuple
 
+from .log_adhoc import format_tv, log_adhoc
 from .queue import QueueFile, Recipient
 
 __all__ = ["Expansion", "expand_aliases", "deliver_mbox", "log_delivery", "format_tv",
@@ -304,73 +305,12 @@ class DeliveryError(Exception):
         return "bounced" if self.dsn.startswith("5") else "deferred"
 
 
-def format_tv(sec: int, usec: int, sig_dig: int = 2, max_dig: int = 2) -> str:
-    """Postfix's format_tv(): two significant digits, at most ``max_dig`` decimals."""
-    million = 1_000_000
-    ures = million // 10 ** max_dig
-    wid = 10 ** sig_dig
-    if ures < million:
-        if sec > 0:
-            n = 1
-            while sec >= n and n <= wid // 10:
-                n *= 10
-            ures = (million // wid) * n
-        else:
-            while usec >= wid * ures:
-                ures *= 10
-    if ures > 1:
-        usec += ures // 2
-        if usec >= million:
-            sec += 1
-            usec -= million
-    out = str(sec)
-    if usec >= ures:
-        out += "."
-        rem, n = usec, million // 10
-        while rem >= ures and n > 0:
-            out += "0123456789"[rem // n]
-            rem %= n
-            n //= 10
-    return out
-
-
-def _delta(a: float, b: float) -> tuple[int, int]:
-    us = int(round((a - b) * 1_000_000))
-    if us < 0:
-        return 0, 0
-    return divmod(us, 1_000_000)
-
-
 def log_delivery(host, qf: QueueFile, to: str, orig_to: str, status_text: str,
                  dsn: str = "2.0.0", status: str = "sent", *,
                  active: float | None = None, handoff: float | None = None,
                  done: float | None = None, pid: int | None = None) -> str:
-    """Write local(8)'s delivery line and return it.
-
-    ``delay`` runs from the message's arrival to ``done`` (default: now); the
-    four ``delays`` are before the active queue / in the active queue /
-    connection setup (always 0 for local) / delivery. Without time stamps the
-    whole delay is counted before the queue manager, as Postfix does.
-    """
-    now = host.clock.now() if done is None else done
-    arrival = qf.arrival
-    max_res = int(host.conf.get("delay_max_res") or 2)
-
-    def fmt(a: float, b: float) -> str:
-        return format_tv(*_delta(a, b), 2, max_res)
-
-    if active is not None:
-        pdelay = fmt(active, arrival)
-        if handoff is not None:
-            adelay, xdelay = fmt(handoff, active), fmt(now, handoff)
-        else:
-            adelay, xdelay = fmt(now, active), "0"
-    else:
-        pdelay, adelay, xdelay = fmt(now, arrival), "0", "0"
-    text = f"{qf.queue_id}: to=<{to}>"
-    if orig_to and orig_to.lower() != to.lower():
-        text += f", orig_to=<{orig_to}>"
-    text += (f", relay=local, delay={fmt(now, arrival)}, "
-             f"delays={pdelay}/{adelay}/0/{xdelay}, dsn={dsn}, status={status} ({status_text})")
-    host.log.write("local", host.next_pid() if pid is None else pid, text)
-    return text
+    """Write local(8)'s delivery line (``relay=local``) and return it; see
+    :func:`mailsim.log_adhoc.log_adhoc` for the delays."""
+    return log_adhoc(host, "local", host.next_pid() if pid is None else pid, qf, to, orig_to,
+                     "local", status_text, dsn, status, active=active, conn=handoff,
+                     done=done)
