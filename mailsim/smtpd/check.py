@@ -506,7 +506,6 @@ class Checker:
                     "sender tables" if sender else "recipient tables")
         self.d.steps.append(step)
         res = self.resolve(recipient)
-        self.host.warn_if_conflict(res.domain)
         rcpt = res.recipient
         try:
             for param in ("recipient_canonical_maps", "canonical_maps", "virtual_alias_maps"):

@@ -575,6 +575,9 @@ class SMTPDSession:
             if len(self._resolved) > 100:
                 self._resolved.clear()
             r = self._resolved[addr] = self.trivial.resolve(addr)
+            # trivial-rewrite warns on every query it answers for such a domain
+            # (smtpd's resolve cache spares it the repeated ones)
+            self.host.warn_if_conflict(r.domain)
         return r
 
     def _extract(self, tok: str, where: str, allow_empty: bool) -> str | None:
@@ -728,6 +731,8 @@ class SMTPDSession:
         if self._bare_lf_error:
             reply, ok = self._bare_lf_reply(), False
         elif self._too_big:
+            from ..cleanup import cleanup_smtpd_aborted
+            cleanup_smtpd_aborted(self.host, self, tx, b"".join(self._data))
             reply, ok = R.FILE_TOO_BIG, False
         else:
             d = self.checker.evaluate("END-OF-MESSAGE", "DATA", [("eod", "END-OF-MESSAGE")])
@@ -747,9 +752,9 @@ class SMTPDSession:
                 ok = True
             elif result is False:
                 reply, ok = R.FILE_TOO_BIG, False
-            else:                                   # header/body_checks REJECT: "5.7.1 text"
-                dsn, _, text = result.partition(" ")
-                reply, ok = Reply(int(dsn[0]) * 100 + 50, dsn, text), False
+            else:                                   # cleanup's refusal: "550 5.7.1 text"
+                code, dsn, text = result.split(" ", 2)
+                reply, ok = Reply(int(code), dsn, text), False
         self._data = []
         self._reset_tx()
         if ok:
