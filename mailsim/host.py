@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,6 +158,9 @@ def _memoized(conf):
     return conf
 
 
+_LIVE: "dict[Path, weakref.ref]" = {}
+
+
 class Host:
     """A simulated Postfix host living in the folder ``root``.
 
@@ -171,12 +175,28 @@ class Host:
             raise FileNotFoundError(
                 f"{self.root} is not a mailsim host: etc/postfix/main.cf is missing "
                 f"(create one with: mailsim init {root})")
-        self.clock: Clock = clock or SimClock()
+        live = Host.live(self.root)
+        # commands run from a notebook (postqueue, postsuper, sendmail ...) build their
+        # own Host for the same folder: they share the live host's simulated clock
+        self.clock: Clock = clock or (live.clock if live is not None else SimClock())
         self.rng = random.Random(seed)
         self._maps: dict[str, "Map"] = {}
         self._pid = 1000 + self.rng.randrange(0, 20000)
         self.conf: "MainConfig" = self._load_conf()
+        #: in-process: deliver queued mail when a session ends (as qmgr would at once)
+        self.auto_deliver = True
+        self.qmgr_wanted = False
+        #: recipients being delivered again after a crash (see mailsim.qmgr, "Crash safety")
+        self.in_doubt: set[str] = set()
         self._setup()
+        if live is None or live.clock is not self.clock or clock is not None:
+            _LIVE[self.root] = weakref.ref(self)
+
+    @staticmethod
+    def live(root: str | os.PathLike) -> "Host | None":
+        """The host object this process made last for ``root`` (and still uses), if any."""
+        ref = _LIVE.get(Path(root).resolve())
+        return ref() if ref is not None else None
 
     def _setup(self) -> None:
         """(Re)build what depends on main.cf: the log and the queue-id generator."""
@@ -285,6 +305,61 @@ class Host:
         sim = self.clock.simulated
         return IncomingFile(self.spool, lambda ino: self._qids.next(now, None if sim else ino))
 
+    def wake_qmgr(self, request: bytes = b"I") -> None:
+        """cleanup(8)'s trigger after it wrote a message into ``incoming``.
+
+        On a real server cleanup writes one byte ("I") into the FIFO
+        ``public/qmgr`` and the queue manager wakes up. Under ``serve`` the
+        qmgr process reads that FIFO; in-process the host notes that a queue
+        run is wanted and :meth:`run_queue` (called when a session closes)
+        does it. Never blocks and never fails: a missing or unread FIFO only
+        means qmgr finds the mail on its next periodic scan.
+        """
+        self.qmgr_wanted = True
+        fifo = self.spool / "public" / "qmgr"
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:               # no FIFO (in-process) or no reader yet
+            return
+        try:
+            os.write(fd, request)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    # -- the queue manager ---------------------------------------------------------------
+    @property
+    def qmgr(self):
+        """This host's queue manager (one per host; it keeps the retry schedule)."""
+        q = self.__dict__.get("_qmgr")
+        if q is None:
+            from .qmgr import QueueManager
+            q = self._qmgr = QueueManager(self)
+        return q
+
+    def run_queue(self, *, flush: bool = False) -> int:
+        """Let qmgr deliver what is due now (``flush``: every deferred message too,
+        as ``postqueue -f``); returns how many messages it handled.
+
+        On a real server this happens by itself; in-process it happens when a
+        session ends (see :attr:`auto_deliver`) or when you call it.
+        """
+        return self.qmgr.run(flush=flush)
+
+    def advance(self, duration: str | float) -> int:
+        """Fast-forward the simulated clock (``"5d"``, ``"90m"``, ``300``), running every
+        queue scan that falls due on the way, as a real server would in that time.
+
+        >>> import tempfile
+        >>> h = init_host(tempfile.mkdtemp() + "/mx")
+        >>> t0 = h.clock.now(); _ = h.advance("2h"); h.clock.now() - t0
+        7200.0
+        """
+        seconds = (self.conf.set("mailsim_advance", duration).time("mailsim_advance", "s")
+                   if isinstance(duration, str) else float(duration))
+        return self.qmgr.advance(seconds)
+
     @property
     def spool(self) -> Path:
         """The queue directory (queue_directory, /var/spool/postfix) inside the host."""
@@ -389,10 +464,11 @@ class Host:
 
     # -- table searches -----------------------------------------------------------------------
     def _find(self, specs: list[str], keys: list[str], trace: list | None) -> tuple[str, str] | None:
-        """Try every key in every table (in that order), like Postfix's maps_find."""
-        for spec in specs:
-            m = self.open_map(spec)
-            for k in keys:
+        """Try each key in every table before the next key, as Postfix's mail_addr_find
+        calls maps_find() once per key form (user@domain, user, @domain)."""
+        for k in keys:
+            for spec in specs:
+                m = self.open_map(spec)
                 r = m.lookup(k)
                 if trace is not None:
                     trace.append((spec, k, r))
@@ -439,6 +515,20 @@ class Host:
         return Session(self, client_addr)
 
     # -- tables ----------------------------------------------------------------------
+    def master_entries(self) -> list:
+        """The services of etc/postfix/master.cf (re-read when the file changes)."""
+        from .conf.master import read_master_cf
+        p = self.root / "etc/postfix/master.cf"
+        try:
+            stamp = p.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        cached = getattr(self, "_master_cache", None)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, read_master_cf(p) if stamp is not None else [])
+            self._master_cache = cached
+        return cached[1]
+
     def open_map(self, spec: str) -> "Map":
         """Open (and cache) one lookup table such as ``hash:/etc/postfix/virtual``.
 

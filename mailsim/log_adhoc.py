@@ -10,7 +10,7 @@ c. connection setup (DNS, connect, greeting, HELO, TLS; 0 for local),
 d. message transmission (or the local delivery itself).
 
 Times are printed with Postfix's ``format_tv()``: two significant digits and
-at most ``delay_max_res`` decimals (default 2), so 0.004 s prints as ``0`` and
+at most ``delay_logging_resolution_limit`` decimals (default 2), so 0.004 s prints as ``0`` and
 12.6 s as ``13``.
 
 Examples
@@ -77,7 +77,7 @@ def delays(host, arrival: float, *, active: float | None, conn: float | None = N
     folds its stage into the one before it; without ``active`` the whole delay
     counts as "before the active queue", as Postfix does.
     """
-    max_res = int(host.conf.get("delay_max_res") or 2)
+    max_res = host.conf.int("delay_logging_resolution_limit")
 
     def fmt(a: float, b: float) -> str:
         return format_tv(*_delta(a, b), 2, max_res)

@@ -81,18 +81,31 @@ def _varint_len(n: int) -> int:
     return k
 
 
-def message_size(content: bytes) -> int:
+def message_size(content: bytes, line_limit: int = 2048) -> int:
     """Postfix's message size for ``content`` (record bytes of the content lines).
+
+    smtpd hands cleanup a line longer than ``line_length_limit`` (2048) in
+    pieces of that length, one queue-file record each, so a long line costs
+    a few bytes more than a short one.
 
     >>> message_size(b"Subject: x\\n\\nbody\\n")   # (2+10) + (2+0) + (2+4)
     20
+    >>> message_size(b"A" * 2500 + b"\\n")        # (3+2048) + (3+452)
+    2506
     """
     if not content:
         return 0
     lines = content.split(b"\n")
     if lines[-1] == b"":
         lines.pop()
-    return sum(1 + _varint_len(len(ln)) + len(ln) for ln in lines)
+    total = 0
+    for ln in lines:
+        n = len(ln)
+        while n > line_limit:
+            total += 1 + _varint_len(line_limit) + line_limit
+            n -= line_limit
+        total += 1 + _varint_len(n) + n
+    return total
 
 
 def queue_label(queue: str, queue_id: str) -> str:
@@ -217,6 +230,16 @@ def json_listing(spool: Path) -> str:
     return "".join(lines)
 
 
+def flush(host) -> None:
+    """Ask qmgr to retry every deferred message: the FIFO of a running ``serve``,
+    else the queue manager of the host object this process uses for the folder."""
+    from .host import Host
+    if host.clock.simulated:
+        (Host.live(host.root) or host).run_queue(flush=True)
+        return
+    host.wake_qmgr(b"F")
+
+
 USAGE = "usage: postqueue -f | postqueue -i queueid | postqueue -j | postqueue -p | postqueue -s site"
 
 
@@ -224,9 +247,9 @@ def main(root: Path, argv: list[str], out: TextIO, err: TextIO) -> int:
     """postqueue(1): ``-p`` list, ``-j`` JSON list, ``-f`` flush.
 
     ``-f`` (and ``-i ID``, ``-s SITE``) ask the queue manager to retry deferred
-    mail. mailsim has no delivery agents yet, so -- as on a Postfix host where
-    every destination is still unreachable -- nothing is printed and the queue
-    is unchanged; exit status 0.
+    mail now. Under ``mailsim serve`` that is a trigger on qmgr's FIFO; in a
+    notebook the host's own queue manager runs at once, on its clock.
+    Nothing is printed; exit status 0.
     """
     from .host import Host
     host = Host(root)
@@ -238,6 +261,7 @@ def main(root: Path, argv: list[str], out: TextIO, err: TextIO) -> int:
         out.write(json_listing(host.spool))
         return 0
     if args == ["-f"] or (len(args) == 2 and args[0] in ("-i", "-s")):
+        flush(host)
         return 0
     err.write(f"postqueue: fatal: {USAGE}\n")
     return 64

@@ -1,41 +1,59 @@
-"""qmgr(8), first form: from the incoming queue to local delivery and bounces.
+"""qmgr(8): the queue manager -- from ``incoming`` to the delivery agents, retries, bounces.
 
-What Postfix's queue manager does
----------------------------------
-qmgr scans the ``incoming`` queue, moves each queue file into ``active``
-(logging ``QID: from=<sender>, size=N, nrcpt=N (queue active)``), resolves
-every recipient with trivial-rewrite(8) and hands it to the delivery agent of
-its transport (local, virtual, smtp, ...). Delivery agents log one
-``to=<...>, ..., status=...`` line per recipient. When every recipient of a
-message is done, qmgr asks bounce(8) to send a non-delivery notification for
-the recipients that bounced (bounce posts it through cleanup(8) as a new
-message from ``<>``), then removes the queue file (``QID: removed``); a
-message with recipients left to retry goes to the ``deferred`` queue.
+What Postfix's queue manager does, and mailsim with it
+------------------------------------------------------
+* It scans ``incoming`` whenever cleanup(8) says there is new mail, and
+  ``deferred`` every ``queue_run_delay`` (its heartbeat, counted from qmgr's
+  start). A deferred file is eligible when its modification time -- the time
+  of its next attempt -- is not in the future.
+* It moves each message into ``active`` (one ``rename``), removes its old
+  defer logfile, logs ``QID: from=<sender>, size=N, nrcpt=N (queue active)``,
+  sorts the recipients, resolves each with trivial-rewrite(8) and hands it
+  to the delivery agent of its transport, as master.cf names it: local(8),
+  virtual(8), smtp(8) (also the ``relay`` service), error(8) for a virtual
+  alias domain address that has no alias, discard(8).
+* Agents log one ``to=<...>, relay=..., status=...`` line per recipient.
+  Delivered and bounced recipients are done; bounced ones are reported to
+  the sender by bounce(8) (:mod:`mailsim.bounce_notify`), deferred ones are
+  written to the defer logfile ``defer/QID`` (:mod:`mailsim.bounce_log`).
+* When every recipient is done, the queue file is removed (``QID:
+  removed``). Otherwise, if the message is older than
+  ``maximal_queue_lifetime`` (``bounce_queue_lifetime`` for the null sender)
+  it logs ``from=<...>, status=expired, returned to sender``, bounces what is
+  left with the last reasons, and removes it; else, past
+  ``delay_warning_time``, it sends one delay warning; and it moves the file
+  to ``deferred`` with its time stamp set to the next attempt: now plus the
+  message's age, kept between ``minimal_backoff_time`` and
+  ``maximal_backoff_time`` (so retries come at growing intervals).
 
-What this module simulates
---------------------------
-* the incoming -> active move (atomic ``os.replace``), the qmgr line with
-  Postfix's message size (:func:`mailsim.postqueue.message_size`);
-* recipients of address class ``local`` (``mydestination``): local(8) alias
-  expansion and mbox delivery (:mod:`mailsim.local`), with its log lines;
-* bounced recipients: one failure DSN (:func:`mailsim.bounce.build_dsn`) to
-  the sender -- never for the null sender -- written into ``incoming`` with
-  sender ``<>``; logs cleanup's ``message-id=`` line and bounce's
-  ``sender non-delivery notification: DSNQID``; the next round delivers it;
-* ``removed`` or a rewrite into ``deferred`` (with ``attrs["reason"]``, as
-  ``postqueue -p`` shows it).
+Crash safety
+------------
+A message is always in exactly one queue directory (every move is one
+``rename``). Each message in ``active`` has a journal ``active/.QID.done``:
+a ``B`` line per recipient before it is handed to its agent, a ``D`` line
+when the agent is done with it (one ``write`` each; Postfix marks delivered
+recipients in the queue file itself). A queue manager that starts -- for
+example after ``kill -9`` -- first takes over what is in ``active``, skips
+the recipients marked ``D``, and delivers those marked only ``B`` "in
+doubt" (``host.in_doubt``): local(8) then checks whether the mailbox already
+holds that very copy before it appends another.
 
-Placeholders (until smtp(8)/virtual(8) and the retry logic exist)
------------------------------------------------------------------
-* recipients of every other class (``virtual``, ``relay``, ``default``,
-  ``alias``) are not delivered and nothing is logged for them: they stay in
-  the queue file, which goes to ``deferred`` with the reason
-  ``mail transport unavailable``;
-* alias expansions to files, commands or remote addresses are not executed:
-  the original recipient is kept (deferred) with a reason naming that;
-* a local(8) temporary failure (4.x.x) logs ``status=deferred`` and keeps
-  the recipient; the deferred queue is never retried here, delay warnings,
-  postmaster copies, double bounces and ``NOTIFY=`` handling are not done.
+The clock
+---------
+All times come from the host's clock: under ``serve`` the wall clock, in
+process a :class:`~mailsim.clock.SimClock`, which :meth:`QueueManager.advance`
+moves from one scheduled queue run to the next, so a notebook can watch five
+days of retries in a second.
+
+Parameters read (Postfix 3.7 defaults): queue_run_delay (300s),
+minimal_backoff_time (300s), maximal_backoff_time (4000s),
+maximal_queue_lifetime (5d), bounce_queue_lifetime (5d),
+delay_warning_time (0h = off), default_destination_recipient_limit
+(50; per transport ``smtp_destination_recipient_limit``), and through the agents everything they read.
+
+Not simulated: concurrency and rate limits per destination, recipient
+limits per delivery other than smtp_destination_recipient_limit, the
+``hold`` queue's release (postsuper -H moves mail back to ``deferred``).
 
 Example
 -------
@@ -56,26 +74,49 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bounce import RecipientStatus, build_dsn, message_id
-from .local import DeliveryError, deliver_mbox, expand_aliases, log_delivery, recipient_address
+from . import bounce_log
+from .bounce import RecipientStatus
+from .bounce_notify import notify_delay, notify_failure, notify_success, wants
+from .log_adhoc import log_adhoc
 from .postqueue import message_size
 from .queue import QueueFile, Recipient, read_queue_file, write_queue_file
 
 __all__ = ["QueueManager", "MessageResult", "TRANSPORT_UNAVAILABLE"]
 
-#: placeholder reason for recipients whose delivery agent is not simulated yet
+#: the reason for recipients whose transport has no delivery agent in mailsim
 TRANSPORT_UNAVAILABLE = "mail transport unavailable"
 
 
 @dataclass
 class MessageResult:
-    """What happened to one message in :meth:`QueueManager.run_once`."""
+    """What happened to one message in one delivery attempt."""
     queue_id: str
     delivered: list[str] = field(default_factory=list)      # addresses, status=sent
     bounced: list[RecipientStatus] = field(default_factory=list)
     deferred: list[Recipient] = field(default_factory=list)
     dsn_queue_id: str | None = None
     removed: bool = False
+    expired: bool = False
+
+
+class AgentFatal(Exception):
+    """A delivery agent exited at startup (it has logged its ``fatal:`` line)."""
+
+    def __init__(self, transport: str, program: str, pid: int) -> None:
+        super().__init__(f"{program} pid {pid} exited")
+        self.transport, self.program, self.pid = transport, program, pid
+
+
+@dataclass
+class Outcome:
+    """One recipient's result from its delivery agent (alias expansion may give several)."""
+    delivered: list[RecipientStatus] = field(default_factory=list)
+    bounced: list[RecipientStatus] = field(default_factory=list)
+    deferred: tuple[str, str] | None = None       # (dsn, reason): the recipient stays queued
+
+
+def _key(r: Recipient) -> str:
+    return f"{r.orig}\t{r.address}"
 
 
 class QueueManager:
@@ -84,124 +125,363 @@ class QueueManager:
     def __init__(self, host) -> None:
         self.host = host
         self.pid = host.next_pid()
-        self._local_pid: int | None = None
+        self.started = host.clock.now()
+        self.next_scan = self.started           # the deferred queue is scanned at start
+        self.recovered = False
+        self._pids: dict[str, int] = {}
+        self.throttled: set[str] = set()        # transports whose agent could not start
+        self._warned: set[str] = set()
         self.results: list[MessageResult] = []
 
     # -- helpers ---------------------------------------------------------------------------
+    def agent_pid(self, service: str) -> int:
+        """One process per delivery service serves this queue manager (as recorded)."""
+        if service not in self._pids:
+            self._pids[service] = self.host.next_pid()
+        return self._pids[service]
+
     @property
     def local_pid(self) -> int:
-        """One local(8) process serves every delivery of this queue manager (as recorded)."""
-        if self._local_pid is None:
-            self._local_pid = self.host.next_pid()
-        return self._local_pid
+        return self.agent_pid("local")
 
     def _log(self, text: str) -> None:
         self.host.log.write("qmgr", self.pid, text)
 
-    def _incoming(self) -> list[Path]:
-        d = self.host.spool / "incoming"
-        if not d.is_dir():
+    def _files(self, queue: str) -> list[Path]:
+        d = self.host.spool / queue
+        try:
+            names = sorted(n for n in os.listdir(d) if not n.startswith("."))
+        except FileNotFoundError:
             return []
-        return sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
+        return [d / n for n in names]
 
-    # -- the work --------------------------------------------------------------------------
-    def run_once(self) -> int:
-        """Handle every message now in ``incoming``; returns how many were handled."""
-        n = 0
-        for path in self._incoming():
-            active = self.host.spool / "active" / path.name
-            active.parent.mkdir(parents=True, exist_ok=True)
+    def deferred_due(self, now: float | None = None) -> list[Path]:
+        """Deferred files whose next attempt has come (mtime <= now + 1, as Postfix)."""
+        now = self.host.clock.now() if now is None else now
+        out = []
+        for p in self._files("deferred"):
             try:
-                os.replace(path, active)        # one step: never in both queues
-            except FileNotFoundError:           # another queue manager took it
-                continue
-            self.results.append(self._handle(active))
-            n += 1
+                if p.stat().st_mtime <= now + 1:
+                    out.append(p)
+            except FileNotFoundError:
+                pass
+        return out
+
+    def next_attempt(self) -> float | None:
+        """The earliest next-attempt time of a deferred message (None: nothing deferred)."""
+        times = []
+        for p in self._files("deferred"):
+            try:
+                times.append(p.stat().st_mtime)
+            except FileNotFoundError:
+                pass
+        return min(times) if times else None
+
+    # -- scheduling ------------------------------------------------------------------------
+    def run(self, *, flush: bool = False) -> int:
+        """One wake-up at the clock's present time; returns how many messages it handled.
+
+        Takes over ``active`` (first call only), scans ``deferred`` when the
+        heartbeat is due (every deferred message with ``flush``, as
+        ``postqueue -f``), then ``incoming`` until it stays empty (bounces and
+        forwarded mail are new incoming mail).
+        """
+        n = 0
+        if not self.recovered:
+            self.recovered = True
+            for p in self._files("active"):
+                self.results.append(self._handle(p))
+                n += 1
+        now = self.host.clock.now()
+        if flush or now >= self.next_scan:
+            delay = max(1, self.host.conf.time("queue_run_delay"))
+            while self.next_scan <= now:
+                self.next_scan += delay
+            for p in (self._files("deferred") if flush else self.deferred_due(now)):
+                n += self._take(p)
+        for _ in range(100):
+            batch = self._files("incoming")
+            if not batch:
+                break
+            for p in batch:
+                n += self._take(p)
+        self.host.qmgr_wanted = False
         return n
 
-    def run(self, max_rounds: int = 10) -> int:
-        """Repeat :meth:`run_once` until ``incoming`` is empty (so DSNs get delivered too)."""
-        total = 0
-        for _ in range(max_rounds):
-            n = self.run_once()
-            total += n
-            if not n or not self._incoming():
+    def advance(self, seconds: float) -> int:
+        """Fast-forward the simulated clock by ``seconds``, running every queue scan
+        that falls due on the way (the deferred-queue heartbeat); returns messages handled."""
+        clock = self.host.clock
+        end = clock.now() + seconds
+        n = self.run()
+        while True:
+            due = self.next_attempt()
+            if due is None:
                 break
-        return total
+            # the first heartbeat at which that message is eligible
+            delay = max(1, self.host.conf.time("queue_run_delay"))
+            t = self.next_scan
+            while t + 1 < due:
+                t += delay
+            if t > end:
+                break
+            if t > clock.now():
+                clock.advance(t - clock.now())
+            self.next_scan = min(self.next_scan, t)
+            n += self.run()
+        if end > clock.now():
+            clock.advance(end - clock.now())
+        return n + self.run()
+
+    # -- one message -----------------------------------------------------------------------
+    def _take(self, path: Path) -> int:
+        active = self.host.spool / "active" / path.name
+        try:
+            os.replace(path, active)            # one step: never in two queues
+        except FileNotFoundError:
+            try:
+                active.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, active)
+            except FileNotFoundError:           # another queue manager took it
+                return 0
+        bounce_log.remove(self.host.spool, path.name)
+        self.results.append(self._handle(active))
+        return 1
+
+    def _corrupt(self, active: Path, queue: str = "active") -> MessageResult:
+        dest = self.host.spool / "corrupt" / active.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(active, dest)
+        self._log(f'warning: saving corrupt file "{active.name}" from queue "{queue}" '
+                  f'to queue "corrupt"')
+        return MessageResult(active.name)
 
     def _handle(self, active: Path) -> MessageResult:
         host = self.host
-        qf = read_queue_file(active)
+        try:
+            qf = read_queue_file(active)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            return self._corrupt(active)
+        journal = active.parent / f".{qf.queue_id}.done"
+        done, begun = _read_journal(journal)
         res = MessageResult(qf.queue_id)
         t_active = host.clock.now()
+        if not qf.warn_time and host.conf.time("delay_warning_time") > 0:
+            qf.warn_time = qf.arrival + host.conf.time("delay_warning_time")
         self._log(f"{qf.queue_id}: from=<{qf.sender}>, size={message_size(qf.content)}, "
                   f"nrcpt={len(qf.recipients)} (queue active)")
         tr = host.trivial_rewrite()
-        for rcpt in qf.recipients:
-            klass = tr.resolve(rcpt.address).klass
-            if klass != "local":
-                res.deferred.append(rcpt)       # placeholder until smtp(8)/virtual(8)
-                continue
-            self._deliver_local(qf, rcpt, res, t_active)
-        if res.bounced and qf.sender:
-            res.dsn_queue_id = self._send_dsn(qf, res.bounced)
-        if not res.deferred:
-            active.unlink()
-            self._log(f"{qf.queue_id}: removed")
-            res.removed = True
+        routes = {}
+        for r in qf.recipients:
+            if _key(r) not in done:
+                rs = tr.resolve(r.address)
+                routes[_key(r)] = (r, rs.transport, rs.nexthop)
+        # Postfix's order: transport, next hop, domain (ignoring case), address
+        todo_routes = sorted(routes.values(), key=lambda t: (
+            t[1], t[2], t[0].address.rpartition("@")[2].lower(), t[0].address))
+        todo = [r for r, _, _ in todo_routes]
+        groups: dict[tuple[str, str], list[Recipient]] = {}
+        for rcpt, transport, nexthop in todo_routes:
+            groups.setdefault((transport, nexthop), []).append(rcpt)
+        success: list[RecipientStatus] = []
+        failed: list[tuple[RecipientStatus, str]] = []
+        if any(t in self.throttled for _, t, _ in todo_routes):
+            return res                          # stays in active until qmgr restarts
+        for rcpt in todo:
+            _append_journal(journal, "B\t" + _key(rcpt))
+        host.in_doubt = {_key(r) for r in todo} & begun     # a crash came mid-delivery
+        try:
+            self._deliver_all(qf, groups, t_active, res, journal, success, failed)
+        except AgentFatal as e:
+            self._throttle(e)
+            return res
+        host.in_doubt = set()
+        bpid = self.agent_pid("bounce")
+        if failed:
+            ids = notify_failure(host, qf, failed, bpid)
+            res.dsn_queue_id = ids[0] if ids else None
+        if success:
+            notify_success(host, qf, success, bpid)
+        if res.deferred:
+            self._defer(qf, active, res, journal)
         else:
-            qf.recipients = res.deferred
-            qf.attrs = dict(qf.attrs, reason=qf.attrs.get("reason") or TRANSPORT_UNAVAILABLE)
-            write_queue_file(host.spool, "deferred", qf)
-            active.unlink()
+            self._remove(qf, active, journal)
+            res.removed = True
         return res
 
-    def _deliver_local(self, qf: QueueFile, rcpt: Recipient, res: MessageResult,
-                       t_active: float) -> None:
+    def _deliver_all(self, qf: QueueFile, groups, t_active: float, res: MessageResult,
+                     journal: Path, success: list, failed: list) -> None:
         host = self.host
-        orig = rcpt.orig or rcpt.address
-        keep = False
-        for e in expand_aliases(host, rcpt.address):
-            to = recipient_address(host, e.dest)
-            if e.kind != "mailbox":
-                keep = True                      # file/command/forward: not simulated yet
-                continue
-            try:
-                text = deliver_mbox(host, qf, rcpt, e.dest, orig)
-            except DeliveryError as err:
-                log_delivery(host, qf, to, orig, err.text, err.dsn, err.status,
-                             active=t_active, pid=self.local_pid)
-                if err.status == "bounced":
-                    res.bounced.append(RecipientStatus(
-                        to, orig_address=orig, status=err.dsn, action="failed",
-                        reason=err.text, orcpt=rcpt.orcpt or f"rfc822;{orig}"))
+        for (transport, nexthop), rcpts in groups.items():
+            for rcpt, out in self._deliver(qf, transport, nexthop, rcpts, t_active):
+                res.delivered.extend(s.address for s in out.delivered)
+                if wants(rcpt.notify, "SUCCESS"):
+                    success.extend(out.delivered)
+                res.bounced.extend(out.bounced)
+                failed.extend((st, rcpt.notify) for st in out.bounced)
+                if out.deferred is not None:
+                    dsn, reason = out.deferred
+                    res.deferred.append(rcpt)
+                    bounce_log.append(host.spool, qf.queue_id, bounce_log.DeferRecord(
+                        rcpt.orig or rcpt.address, rcpt.address, dsn, reason,
+                        rcpt.orcpt, rcpt.notify))
                 else:
-                    keep = True
-                continue
-            log_delivery(host, qf, to, orig, text, active=t_active, pid=self.local_pid)
-            res.delivered.append(to)
-        if keep:
-            res.deferred.append(rcpt)
+                    _append_journal(journal, "D\t" + _key(rcpt))
 
-    def _send_dsn(self, qf: QueueFile, bounced: list[RecipientStatus]) -> str:
-        """bounce(8) + cleanup(8): queue a failure notification to the sender."""
+    def _throttle(self, e: "AgentFatal") -> None:
+        """A delivery agent died at startup: master(8) logs it and throttles the service;
+        the message stays in ``active`` until the queue manager starts again."""
+        master = self.host.master_pid()
+        path = f"/usr/lib/postfix/sbin/{e.program}"
+        self.host.log.write("master", master, f"warning: process {path} pid {e.pid} exit status 1")
+        self.host.log.write("master", master, f"warning: {path}: bad command startup -- throttling")
+        self.throttled.add(e.transport)
+
+    def _remove(self, qf: QueueFile, active: Path, journal: Path) -> None:
+        active.unlink()
+        for p in (journal, bounce_log.path(self.host.spool, qf.queue_id)):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+        self._log(f"{qf.queue_id}: removed")
+
+    def _defer(self, qf: QueueFile, active: Path, res: MessageResult, journal: Path) -> None:
         host = self.host
-        f = host.new_queue_file()
         now = host.clock.now()
-        myhostname = host.conf["myhostname"]
-        ret = (qf.attrs.get("ret") or "").upper() or None
-        content = build_dsn(host, queue_id=qf.queue_id, dsn_queue_id=f.queue_id,
-                            sender=qf.sender, arrival=qf.arrival, now=now,
-                            recipients=bounced, original=qf.content, kind="failure",
-                            ret=ret if ret in ("FULL", "HDRS") else None,
-                            envid=qf.attrs.get("envid") or None,
-                            message_size=message_size(qf.content))
-        dsn = QueueFile(f.queue_id, "", [Recipient(qf.sender, qf.sender, "",
-                                                   f"rfc822;{qf.sender}")],
-                        now, content, {"rewrite_context": "local"})
-        f.commit(dsn)
-        host.log.write("cleanup", host.cleanup_pid(),
-                       f"{f.queue_id}: message-id={message_id(now, f.queue_id, myhostname)}")
-        host.log.write("bounce", host.next_pid(),
-                       f"{qf.queue_id}: sender non-delivery notification: {f.queue_id}")
-        return f.queue_id
+        lifetime = host.conf.time("maximal_queue_lifetime" if qf.sender else "bounce_queue_lifetime")
+        records = bounce_log.read(host.spool, qf.queue_id)
+        if now >= qf.arrival + lifetime:
+            self._log(f"{qf.queue_id}: from=<{qf.sender}>, status=expired, returned to sender")
+            failed = [(RecipientStatus(r.recipient, r.orig_rcpt, r.status, "failed", r.reason,
+                                       orcpt=r.dsn_orig_rcpt or f"rfc822;{r.orig_rcpt}"), r.notify)
+                      for r in records]
+            notify_failure(host, qf, failed, self.agent_pid("bounce"))
+            res.expired = True
+            res.removed = True
+            self._remove(qf, active, journal)
+            return
+        if qf.warn_time > 0 and now >= qf.warn_time - 1:
+            delayed = [(RecipientStatus(r.recipient, r.orig_rcpt, r.status, "delayed", r.reason,
+                                        orcpt=r.dsn_orig_rcpt or f"rfc822;{r.orig_rcpt}"), r.notify)
+                       for r in records]
+            notify_delay(host, qf, delayed, self.agent_pid("bounce"))
+            qf.warn_time = -1.0                 # one warning per message
+        qf.recipients = res.deferred
+        qf.attrs = dict(qf.attrs, reason=records[-1].reason if records else TRANSPORT_UNAVAILABLE)
+        delay = now - qf.arrival
+        delay = min(delay, host.conf.time("maximal_backoff_time"))
+        delay = max(delay, host.conf.time("minimal_backoff_time"))
+        path = write_queue_file(host.spool, "deferred", qf)
+        when = int(now) + int(delay)
+        os.utime(path, (when, when))
+        try:
+            journal.unlink()
+        except FileNotFoundError:
+            pass
+        active.unlink()
+
+    # -- delivery agents -------------------------------------------------------------------
+    def _program(self, transport: str) -> str | None:
+        """The daemon behind a master.cf service (``relay`` -> ``smtp``)."""
+        for e in self.host.master_entries():
+            if e.service == transport and e.type == "unix":
+                return e.program
+        return None
+
+    def _deliver(self, qf: QueueFile, transport: str, nexthop: str, rcpts: list[Recipient],
+                 t_active: float):
+        """Yield (recipient, :class:`Outcome`) for each recipient of one transport/nexthop."""
+        host = self.host
+        program = self._program(transport)
+        if program == "local":
+            from .local import LocalFatal, deliver_local
+            for r in rcpts:
+                try:
+                    out = deliver_local(host, qf, r, active=t_active, pid=self.local_pid)
+                except LocalFatal:
+                    raise AgentFatal(transport, program, self.local_pid) from None
+                yield r, _local_outcome(r, out)
+        elif program == "virtual":
+            from .virtual import deliver_virtual
+            for r in rcpts:
+                dsn, status, text = deliver_virtual(host, qf, r, active=t_active,
+                                                    pid=self.agent_pid("virtual"))
+                yield r, _simple(r, dsn, status, text, "virtual")
+        elif program == "smtp":
+            from .smtp import SMTPClient
+            # $transport_destination_recipient_limit (default_destination_recipient_limit, 50)
+            limit = max(1, host.conf.int(f"{transport}_destination_recipient_limit"))
+            client = SMTPClient(host, transport=transport)
+            for i in range(0, len(rcpts), limit):
+                for rr in client.deliver(qf, rcpts[i:i + limit], nexthop, active=t_active,
+                                         pid=self.agent_pid(transport)):
+                    out = _simple(rr.recipient, rr.dsn, rr.status, rr.text, rr.relay)
+                    if getattr(rr, "relayed_notice", False):
+                        for st in out.delivered:   # the next hop has no DSN: "relayed"
+                            st.action = "relayed"
+                    yield rr.recipient, out
+        elif program in ("error", "discard"):
+            pid = self.agent_pid(transport)
+            for r in rcpts:
+                if program == "discard":
+                    dsn, status, text = "2.0.0", "sent", nexthop or "discarded"
+                else:
+                    dsn = "5.1.1" if "unknown" in nexthop.lower() else "5.0.0"
+                    dsn, status, text = (("4.0.0", "deferred", nexthop) if transport == "retry"
+                                         else (dsn, "bounced", nexthop))
+                log_adhoc(host, program, pid, qf, r.address, r.orig, "none", text, dsn, status,
+                          active=t_active)
+                yield r, _simple(r, dsn, status, text)
+        else:                                   # no such service in master.cf
+            if transport not in self._warned:
+                self._warned.add(transport)
+                self._log(f"warning: connect to transport private/{transport}: "
+                          "No such file or directory")
+            for r in rcpts:
+                log_adhoc(host, "qmgr", self.pid, qf, r.address, r.orig, "none",
+                          TRANSPORT_UNAVAILABLE, "4.3.0", "deferred", active=t_active)
+                yield r, Outcome(deferred=("4.3.0", TRANSPORT_UNAVAILABLE))
+
+
+def _simple(r: Recipient, dsn: str, status: str, text: str, relay: str = "none") -> Outcome:
+    if status == "deferred":
+        return Outcome(deferred=(dsn, text))
+    if status != "bounced" and relay != "none":
+        text = f"delivery via {relay}: {text}"      # trace(8)'s form, for success notices
+    st = RecipientStatus(r.address, r.orig or r.address, dsn,
+                         "failed" if status == "bounced" else "delivered", text,
+                         diagnostic=getattr(text, "diagnostic", None),
+                         orcpt=r.orcpt or f"rfc822;{r.orig or r.address}")
+    return Outcome(bounced=[st]) if status == "bounced" else Outcome(delivered=[st])
+
+
+def _local_outcome(r: Recipient, out) -> Outcome:
+    """Fold local(8)'s outcome for one recipient (every alias member) into one."""
+    orig = r.orig or r.address
+    return Outcome(
+        [RecipientStatus(a, orig, "2.0.0", "delivered", "delivery via local: delivered to mailbox",
+                         orcpt=r.orcpt or f"rfc822;{orig}") for a in out.delivered],
+        list(out.bounced), out.deferred[-1] if out.deferred else None)
+
+
+def _read_journal(path: Path) -> tuple[set[str], set[str]]:
+    """(done, begun): recipients delivered, and recipients handed to an agent."""
+    done: set[str] = set()
+    begun: set[str] = set()
+    try:
+        text = path.read_text("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        return done, begun
+    for line in text.splitlines():
+        kind, _, key = line.partition("\t")
+        (done if kind == "D" else begun).add(key)
+    return done, begun
+
+
+def _append_journal(path: Path, key: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (key + "\n").encode("utf-8", "surrogateescape"))
+    finally:
+        os.close(fd)

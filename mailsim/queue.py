@@ -124,12 +124,14 @@ class QueueFile:
     content: bytes = b""
     attrs: dict[str, str] = field(default_factory=dict)   # client, helo, protocol, ret, envid ...
     hold: bool = False
+    warn_time: float = 0.0       # when to send the delay warning (0: not set, -1: sent)
 
     def envelope(self) -> dict:
         """Everything but the content, as plain data (JSON-ready)."""
         return {"queue_id": self.queue_id, "sender": self.sender,
                 "recipients": [vars(r) for r in self.recipients], "arrival": self.arrival,
-                "attrs": self.attrs, "hold": self.hold}
+                "attrs": self.attrs, "hold": self.hold,
+                **({"warn_time": self.warn_time} if self.warn_time else {})}
 
 
 def write_queue_file(spool: Path, queue: str, qf: QueueFile, *, fsync: bool = False) -> Path:

@@ -161,40 +161,42 @@ def run_master(root: Path, listen: str, processes: int = 2) -> None:
     me = os.getpid()
     host.log.write("master", me, "daemon started -- version 3.7.11, configuration /etc/postfix")
     host.log.close()
-    if processes <= 1:
-        try:
-            asyncio.run(serve_socket(root, sock))
-        finally:
-            _remove_pidfile(pidfile)
-        return
     children: set[int] = set()
     flags = {"stop": False, "hup": False}
 
-    def spawn() -> None:
+    def fork(target) -> int:
         pid = os.fork()
-        if pid == 0:                      # an smtpd process
+        if pid == 0:                      # a daemon process
             signal.signal(signal.SIGHUP, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             code = 0
             try:
-                asyncio.run(serve_socket(root, sock))
+                target()
             except BaseException:
                 code = 1
             os._exit(code)
-        children.add(pid)
+        return pid
+
+    def spawn() -> None:                  # an smtpd process
+        children.add(fork(lambda: asyncio.run(serve_socket(root, sock))))
+
+    def spawn_qmgr() -> int:              # the one qmgr process
+        from . import qmgr_daemon
+        return fork(lambda: qmgr_daemon.run(root))
 
     signal.signal(signal.SIGHUP, lambda *a: flags.__setitem__("hup", True))
     signal.signal(signal.SIGTERM, lambda *a: flags.__setitem__("stop", True))
     signal.signal(signal.SIGINT, lambda *a: flags.__setitem__("stop", True))
-    for _ in range(processes):
+    for _ in range(max(1, processes)):
         spawn()
+    qmgr = spawn_qmgr()
     try:
         while not flags["stop"]:
             if flags["hup"]:
                 flags["hup"] = False
                 Host(root, clock=WallClock()).log.write(
                     "master", me, "reload -- version 3.7.11, configuration /etc/postfix")
-                for pid in children:
+                for pid in children | {qmgr}:
                     os.kill(pid, signal.SIGHUP)
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -204,8 +206,11 @@ def run_master(root: Path, listen: str, processes: int = 2) -> None:
                 children.discard(pid)
                 if not flags["stop"]:
                     spawn()                # master(8) restarts a process that died
+            elif pid and pid == qmgr and not flags["stop"]:
+                qmgr = spawn_qmgr()
             time.sleep(0.05)
     finally:
+        children.add(qmgr)
         for pid in children:
             try:
                 os.kill(pid, signal.SIGTERM)

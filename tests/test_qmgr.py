@@ -139,8 +139,10 @@ def test_null_sender_bounce_gets_no_dsn(tmp_path: Path) -> None:
     assert queue_files(host, "incoming") == []
 
 
-def test_non_local_recipient_is_deferred(tmp_path: Path) -> None:
+def test_unknown_transport_defers_and_retries_on_schedule(tmp_path: Path) -> None:
+    # a transport master.cf does not have: qmgr warns and defers, as Postfix does
     sc = load(GOLDEN / "postfix-3.7" / "local-delivery.json")
+    sc["main_cf"] = {"default_transport": "nosuch"}
     host = build_host(sc, tmp_path / "h")
     write_queue_file(host.spool, "incoming", QueueFile(
         "4B2A1160001", "alice@example.com",
@@ -153,7 +155,14 @@ def test_non_local_recipient_is_deferred(tmp_path: Path) -> None:
     qf = read_queue_file(host.spool / "deferred/4B2A1160001")
     assert [r.address for r in qf.recipients] == ["bob@example.org"]
     assert qf.attrs["reason"] == TRANSPORT_UNAVAILABLE
+    text = "\n".join(host.log.lines)
+    assert "qmgr[%d]: warning: connect to transport private/nosuch: No such file or directory" % qm.pid in text
+    assert "to=<bob@example.org>, relay=none" in text and "status=deferred (mail transport unavailable)" in text
     assert not any("removed" in ln for ln in host.log.lines)
     assert "peter@example.com" in (tmp_path / "h/var/mail/peter").read_text()
-    # deferred mail is not picked up again by this first form
+    # not retried before minimal_backoff_time (300s), retried at the next scan after it
     assert qm.run() == 0
+    assert qm.advance(290) == 0
+    assert qm.advance(300) == 1
+    assert [r.address for r in read_queue_file(host.spool / "deferred/4B2A1160001").recipients] \
+        == ["bob@example.org"]

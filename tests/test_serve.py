@@ -36,8 +36,14 @@ def test_smtplib_sends_mail(served):
         assert code == 250 and c.has_extn("pipelining") and c.has_extn("chunking")
         refused = c.sendmail("alice@example.org", ["peter@example.com"], b"Subject: t\r\n\r\nhi\r\n")
         assert refused == {}
-    files = list((host.spool / "incoming").iterdir())
-    assert len(files) == 1
+    # the qmgr process delivers it: into peter's mailbox, out of the queue
+    box = host.path("/var/mail/peter")
+    end = time.monotonic() + 15
+    while not (box.exists() and b"\nhi\n" in box.read_bytes()) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert box.read_bytes().startswith(b"From alice@example.org  ")
+    assert [p for q in ("incoming", "active") for p in (host.spool / q).iterdir()
+            if not p.name.startswith(".")] == []
 
 
 def test_not_loopback_is_refused(host):

@@ -11,9 +11,9 @@ PKG = Path(__file__).resolve().parent.parent / "mailsim"
 READ = re.compile(r"""\b(?:conf|config|c)\s*(?:\.(?:bool|int|list|get|time|raw)\(\s*|\[\s*)["']([a-z0-9_]+)["']""")
 # modules that read parameters only to print or edit them (postconf itself, its tests of defaults)
 NOT_DAEMONS = {"conf"}
-# delivery agents written but not yet called by a queue manager (issue 4): their
-# parameters become "simulated" when mail reaches them
-NOT_WIRED = {"local.py", "bounce.py"}
+# modules written but not yet part of the mail flow: their parameters become
+# "simulated" when mail reaches them (none left since qmgr runs every agent)
+NOT_WIRED: set[str] = set()
 # read so that smtpd answers as Postfix does while they are off; TLS and SASL come later
 LATER = {"smtpd_tls_security_level", "smtpd_sasl_auth_enable"}
 

@@ -56,14 +56,57 @@ _SMTPD = {
 _CLEANUP = {
     "always_add_missing_headers", "local_header_rewrite_clients", "header_checks",
     "body_checks",
+    # mailsim/cleanup.py, canonical.py, virtual_alias.py
+    "canonical_maps", "sender_canonical_maps", "recipient_canonical_maps",
+    "canonical_classes", "sender_canonical_classes", "recipient_canonical_classes",
+    "remote_header_rewrite_domain", "hopcount_limit", "undisclosed_recipients_header",
+    "header_from_format", "virtual_alias_recursion_limit", "virtual_alias_expansion_limit",
+    "virtual_alias_address_length_limit", "duplicate_filter_limit",
+    "enable_original_recipient", "propagate_unmatched_extensions", "cleanup_replace_stray_cr_lf",
+    "empty_address_recipient",
+}
+_VIRTUAL = {  # virtual(8): mailsim/virtual.py
+    "virtual_mailbox_base", "virtual_mailbox_limit", "virtual_minimum_uid",
+    "virtual_uid_maps", "virtual_gid_maps",
+}
+_SMTP = {  # smtp(8): mailsim/smtp/
+    "smtp_helo_name", "smtp_connect_timeout", "smtp_helo_timeout", "smtp_mail_timeout",
+    "smtp_rcpt_timeout", "smtp_data_init_timeout", "smtp_data_xfer_timeout",
+    "smtp_data_done_timeout", "smtp_rset_timeout", "smtp_quit_timeout", "smtp_never_send_ehlo",
+    "smtp_always_send_ehlo", "smtp_skip_5xx_greeting", "smtp_skip_quit_response",
+    "smtp_line_length_limit", "smtp_tcp_port", "smtp_bind_address", "smtp_mx_address_limit",
+    "smtp_dns_support_level", "smtp_host_lookup", "disable_mime_output_conversion",
 }
 _SYSTEM = {
     "compatibility_level", "maillog_file", "syslog_name", "queue_directory",
-    "maximal_queue_lifetime",
+}
+
+_LOCAL = {  # local(8): mailsim/local/
+    "mail_spool_directory", "home_mailbox", "mailbox_size_limit", "forward_path",
+    "forward_expansion_filter", "allow_mail_to_commands", "allow_mail_to_files",
+    "prepend_delivered_header", "enable_original_recipient", "owner_request_special",
+    "expand_owner_alias", "reset_owner_alias", "frozen_delivered_to",
+    "propagate_unmatched_extensions", "require_home_directory", "default_privs",
+    "mailbox_command", "mailbox_command_maps", "mailbox_transport", "mailbox_transport_maps",
+    "fallback_transport", "fallback_transport_maps", "luser_relay",
+}
+
+_QUEUE = {  # qmgr(8), bounce(8), the delivery log: mailsim/qmgr.py, bounce_notify.py, log_adhoc.py
+    "queue_run_delay", "minimal_backoff_time", "maximal_backoff_time", "maximal_queue_lifetime",
+    "bounce_queue_lifetime", "delay_warning_time", "default_destination_recipient_limit",
+    "notify_classes", "bounce_notice_recipient", "2bounce_notice_recipient",
+    "delay_notice_recipient", "double_bounce_sender", "delay_logging_resolution_limit",
+    "stale_lock_time",
+}
+
+_SENDMAIL = {  # sendmail(1), postdrop(1), pickup(8): mailsim/sendmail.py, postdrop.py, pickup.py
+    "authorized_submit_users", "authorized_mailq_users", "authorized_flush_users",
+    "sendmail_fix_line_endings", "default_verp_delimiters", "verp_delimiter_filter",
 }
 
 #: names of the parameters mailsim actually simulates
-SIMULATED: frozenset[str] = frozenset(_ADDRESSING | _TABLES | _SMTPD | _CLEANUP | _SYSTEM)
+SIMULATED: frozenset[str] = frozenset(_ADDRESSING | _TABLES | _SMTPD | _CLEANUP | _QUEUE | _LOCAL
+                                      | _VIRTUAL | _SMTP | _SENDMAIL | _SYSTEM)
 
 
 def is_simulated(name: str) -> bool:

@@ -41,7 +41,7 @@ Parameters read (Postfix 3.7 defaults)
   ``smtp_host_lookup`` (dns), ``inet_protocols`` (all)
 * ``relayhost`` (empty): a relayhost that cannot be found defers (4.3.5)
   instead of bouncing, with ``warning: relayhost configuration problem``
-* ``soft_bounce`` (no), ``disable_mime_output_conversion`` (no), ``delay_max_res`` (2)
+* ``soft_bounce`` (no), ``disable_mime_output_conversion`` (no), ``delay_logging_resolution_limit`` (2)
 * ``smtp_destination_recipient_limit`` (50) is applied by qmgr, not here.
 
 Not simulated

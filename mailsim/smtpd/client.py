@@ -52,7 +52,17 @@ class Session:
         if isinstance(line, str) and not line.endswith("\n"):
             data += b"\r\n"
         self.transcript.append(("C", data.decode("utf-8", "surrogateescape").rstrip("\r\n")))
-        return self._record(self.engine.receive(data))
+        text = self._record(self.engine.receive(data))
+        if self.engine.closed:
+            self._ended()
+        return text
+
+    def _ended(self) -> None:
+        """The session is over: the queue manager delivers what it queued, as it
+        would at once on a real server (``host.auto_deliver = False`` to look at
+        the queue first; ``host.run_queue()`` then delivers)."""
+        if self.host.auto_deliver and self.host.clock.simulated and self.host.qmgr_wanted:
+            self.host.run_queue()
 
     def message(self, text: str) -> str:
         """Send a message body after DATA's 354: dot-stuffed, ended with ``.``."""
@@ -72,4 +82,6 @@ class Session:
 
     def close(self) -> None:
         """Drop the connection (as a client that goes away without QUIT)."""
-        self.engine.lost()
+        if not self.engine.closed:
+            self.engine.lost()
+            self._ended()
