@@ -6,7 +6,9 @@
     mailsim --root DIR postalias [-q KEY] [-s] TYPE:FILE
     mailsim --root DIR newaliases
     mailsim --root DIR postfix check|status|reload|start|stop
-    mailsim --root DIR mailq | postqueue -p | postsuper -d ID|ALL | postcat -q ID
+    mailsim --root DIR mailq | postqueue -p|-j|-f | postsuper -d ID|ALL | postcat -q ID
+    mailsim --root DIR sendmail [-t] [-f SENDER] [-bv|-bp|-bi|-q] [RECIPIENT ...] < MESSAGE
+    mailsim --root DIR qshape [-s] [QUEUE ...] | logsumm [LOGFILE]
     mailsim --root DIR serve [--listen 127.0.0.1:2525]
 
 Each administration command takes the same options as the real one and prints
@@ -34,8 +36,11 @@ COMMANDS: dict[str, str] = {
     "postfix": "mailsim.postfix_cmd:main",
     "postqueue": "mailsim.postqueue:main",
     "mailq": "mailsim.postqueue:mailq_main",
+    "sendmail": "mailsim.sendmail:main",
     "postsuper": "mailsim.postsuper:main",
     "postcat": "mailsim.postcat:main",
+    "qshape": "mailsim.qshape:main",
+    "logsumm": "mailsim.logsumm:main",
     "serve": "mailsim.serve:main",
 }
 
