@@ -19,6 +19,9 @@ comes from :func:`mailsim.bounce.build_dsn`.
   message, for recipients whose ``NOTIFY`` asks for delays (the default);
   a copy to ``delay_notice_recipient`` with ``delay`` in ``notify_classes``.
 * **success** (``NOTIFY=SUCCESS``): ``sender delivery status notification``.
+* **trace** (``sendmail -bv``, ``sendmail -v``): the "Mail Delivery Status
+  Report" listing every recipient as deliverable/undeliverable (a probe, which
+  delivers nothing) or delivered; none for a message from the null sender.
 
 Parameters read (Postfix 3.7 defaults): notify_classes (resource, software),
 bounce_notice_recipient (postmaster), 2bounce_notice_recipient (postmaster),
@@ -35,7 +38,7 @@ from .bounce import RecipientStatus, build_dsn
 from .postqueue import message_size
 from .queue import QueueFile, Recipient
 
-__all__ = ["notify_failure", "notify_delay", "notify_success", "post_mail", "wants"]
+__all__ = ["notify_failure", "notify_delay", "notify_success", "notify_trace", "post_mail", "wants"]
 
 
 def wants(notify: str, what: str) -> bool:
@@ -163,5 +166,14 @@ def notify_success(host, qf: QueueFile, delivered: list[RecipientStatus], pid: i
     if not qf.sender or not delivered:
         return []
     nid = post_mail(host, "", qf.sender, _dsn(host, qf, delivered, "success"))
+    host.log.write("bounce", pid, f"{qf.queue_id}: sender delivery status notification: {nid}")
+    return [nid]
+
+
+def notify_trace(host, qf: QueueFile, rows: list[RecipientStatus], pid: int) -> list[str]:
+    """``sendmail -bv`` / ``-v``: the "Mail Delivery Status Report" to the sender."""
+    if not rows:
+        return []
+    nid = post_mail(host, "", qf.sender, _dsn(host, qf, rows, "verify"))
     host.log.write("bounce", pid, f"{qf.queue_id}: sender delivery status notification: {nid}")
     return [nid]

@@ -363,9 +363,16 @@ def _inspect(st: _State, header: bytes) -> list[bytes]:
         st.log(f"{st.queue_id}: resent-message-id={_value(header)}")
     if name in _RESENT:
         st.resent = "Resent-"
+    if name in _drop_headers(st.host):
+        return []               # message_drop_headers: Bcc:, Return-Path: ... never go out
     text = header.decode("utf-8", "surrogateescape")
     new = rewrite_header(st.host, text, st.context, st.queue_id, st.pid)
     return [header] if new == text else [new.encode("utf-8", "surrogateescape")]
+
+
+def _drop_headers(host) -> frozenset[str]:
+    """message_drop_headers (bcc, content-length, resent-bcc, return-path), lower case."""
+    return frozenset(n.lower() for n in host.conf.list("message_drop_headers"))
 
 
 _RESENT = {"resent-bcc", "resent-cc", "resent-date", "resent-from", "resent-message-id",

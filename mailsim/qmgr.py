@@ -76,7 +76,7 @@ from pathlib import Path
 
 from . import bounce_log
 from .bounce import RecipientStatus
-from .bounce_notify import notify_delay, notify_failure, notify_success, wants
+from .bounce_notify import notify_delay, notify_failure, notify_success, notify_trace, wants
 from .log_adhoc import log_adhoc
 from .postqueue import message_size
 from .queue import QueueFile, Recipient, read_queue_file, write_queue_file
@@ -85,6 +85,10 @@ __all__ = ["QueueManager", "MessageResult", "TRANSPORT_UNAVAILABLE"]
 
 #: the reason for recipients whose transport has no delivery agent in mailsim
 TRANSPORT_UNAVAILABLE = "mail transport unavailable"
+#: trace_flags (DEL_REQ_FLAG_*): a probe that delivers nothing (sendmail -bv), and a
+#: delivery that also reports (sendmail -v)
+TRACE_ONLY = 512 | 256
+RECORD = 1024
 
 
 @dataclass
@@ -97,6 +101,7 @@ class MessageResult:
     dsn_queue_id: str | None = None
     removed: bool = False
     expired: bool = False
+    trace: list[RecipientStatus] = field(default_factory=list)   # every recipient's fate
 
 
 class AgentFatal(Exception):
@@ -297,6 +302,11 @@ class QueueManager:
             return res
         host.in_doubt = set()
         bpid = self.agent_pid("bounce")
+        tflags = int(qf.attrs.get("trace_flags") or 0)
+        if tflags & (TRACE_ONLY | RECORD):
+            self._report(qf, res, tflags, bpid)
+            if tflags & TRACE_ONLY:
+                failed = success = []           # a probe: nothing was delivered or bounced
         if failed:
             ids = notify_failure(host, qf, failed, bpid)
             res.dsn_queue_id = ids[0] if ids else None
@@ -315,6 +325,7 @@ class QueueManager:
         for (transport, nexthop), rcpts in groups.items():
             for rcpt, out in self._deliver(qf, transport, nexthop, rcpts, t_active):
                 res.delivered.extend(s.address for s in out.delivered)
+                res.trace.extend(out.delivered + out.bounced)
                 if wants(rcpt.notify, "SUCCESS"):
                     success.extend(out.delivered)
                 res.bounced.extend(out.bounced)
@@ -327,6 +338,24 @@ class QueueManager:
                         rcpt.orcpt, rcpt.notify))
                 else:
                     _append_journal(journal, "D\t" + _key(rcpt))
+
+    def _report(self, qf: QueueFile, res: MessageResult, tflags: int, bpid: int) -> None:
+        """``sendmail -bv`` / ``-v``: "Mail Delivery Status Report" with every recipient's
+        fate, to the sender (bounce(8)'s trace service)."""
+        if not qf.sender:
+            self.host.log.write("bounce", bpid, f"{qf.queue_id}: not sending trace/success "
+                                                "notification for single-bounce message")
+            return
+        probe = bool(tflags & TRACE_ONLY)
+        rows = []
+        for st in res.trace:
+            st = RecipientStatus(**{**vars(st)})
+            if st.action == "failed" and not st.reason.startswith("delivery via "):
+                st.reason = f"delivery via local: {st.reason}" if st.reason else st.reason
+            if probe:
+                st.action = "deliverable" if st.action == "delivered" else "undeliverable"
+            rows.append(st)
+        notify_trace(self.host, qf, rows, bpid)
 
     def _throttle(self, e: "AgentFatal") -> None:
         """A delivery agent died at startup: master(8) logs it and throttles the service;
@@ -394,6 +423,15 @@ class QueueManager:
         """Yield (recipient, :class:`Outcome`) for each recipient of one transport/nexthop."""
         host = self.host
         program = self._program(transport)
+        if program in ("virtual", "smtp") and int(qf.attrs.get("trace_flags") or 0) & TRACE_ONLY:
+            # sendmail -bv through these agents is not simulated: say so, deliver nothing
+            daemon = program if transport in (program, "smtp") else f"{transport}/{program}"
+            text = f"mailsim does not simulate address verification by {program}(8)"
+            for r in rcpts:
+                log_adhoc(host, daemon, self.agent_pid(transport), qf, r.address, r.orig, "none",
+                          text, "5.3.0", "undeliverable", active=t_active)
+                yield r, _simple(r, "5.3.0", "bounced", text)
+            return
         if program == "local":
             from .local import LocalFatal, deliver_local
             for r in rcpts:
@@ -459,9 +497,10 @@ def _simple(r: Recipient, dsn: str, status: str, text: str, relay: str = "none")
 def _local_outcome(r: Recipient, out) -> Outcome:
     """Fold local(8)'s outcome for one recipient (every alias member) into one."""
     orig = r.orig or r.address
+    texts = list(getattr(out, "texts", [])) or ["delivered to mailbox"] * len(out.delivered)
     return Outcome(
-        [RecipientStatus(a, orig, "2.0.0", "delivered", "delivery via local: delivered to mailbox",
-                         orcpt=r.orcpt or f"rfc822;{orig}") for a in out.delivered],
+        [RecipientStatus(a, orig, "2.0.0", "delivered", f"delivery via local: {text}",
+                         orcpt=r.orcpt or f"rfc822;{orig}") for a, text in zip(out.delivered, texts)],
         list(out.bounced), out.deferred[-1] if out.deferred else None)
 
 

@@ -166,3 +166,34 @@ def test_unknown_transport_defers_and_retries_on_schedule(tmp_path: Path) -> Non
     assert qm.advance(300) == 1
     assert [r.address for r in read_queue_file(host.spool / "deferred/4B2A1160001").recipients] \
         == ["bob@example.org"]
+
+
+def test_corrupt_queue_file_goes_to_corrupt_and_qmgr_carries_on(tmp_path: Path) -> None:
+    # Postfix's qmgr: warning: saving corrupt file "ID" from queue "active" to queue "corrupt"
+    sc = load(GOLDEN / "postfix-3.7" / "local-delivery.json")
+    host = build_host(sc, tmp_path / "h")
+    (host.spool / "incoming").mkdir(parents=True, exist_ok=True)
+    (host.spool / "incoming/4B2A1160001").write_bytes(b"\x00garbage, not a queue file\n")
+    write_queue_file(host.spool, "incoming", QueueFile(
+        "4B2A1160002", "alice@example.com", [Recipient("peter@example.com")],
+        host.clock.now(), b"Subject: x\n\nbody\n"))
+    qm = QueueManager(host)
+    assert qm.run() == 2
+    assert [p.name for p in queue_files(host, "corrupt")] == ["4B2A1160001"]
+    assert any(ln.endswith(f'qmgr[{qm.pid}]: warning: saving corrupt file "4B2A1160001" from queue '
+                           '"active" to queue "corrupt"') for ln in host.log.lines)
+    assert host.log.lines[-1].endswith("4B2A1160002: removed")
+    assert "Subject: x" in (tmp_path / "h/var/mail/peter").read_text()
+
+
+def test_sendmail_bv_probes_without_delivering(tmp_path: Path) -> None:
+    from mailsim.sendmail import sendmail
+    sc = load(GOLDEN / "postfix-3.7" / "local-delivery.json")
+    host = build_host(sc, tmp_path / "h")
+    rc, out, _ = sendmail(host, ["-bv", "peter", "x@other.org"], b"")
+    assert rc == 0 and "Mail Delivery Status Report will be mailed to <root>." in out
+    text = "\n".join(host.log.lines)
+    assert "status=deliverable (delivers to mailbox)" in text
+    assert "status=undeliverable (mailsim does not simulate address verification by smtp(8))" in text
+    assert not (tmp_path / "h/var/mail/peter").exists()         # a probe delivers nothing
+    assert "Action: deliverable" in (tmp_path / "h/var/mail/marc").read_text()  # root: marc

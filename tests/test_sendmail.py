@@ -27,13 +27,7 @@ CASES = {c["id"]: c for c in DOC["cases"]}
 
 #: recorded cases whose outcome depends on parts of mailsim that do not match Postfix yet
 GAPS = {
-    # cleanup(8) does not drop the headers in message_drop_headers (Bcc, Resent-Bcc)
-    "t-cc-bcc": "cleanup: message_drop_headers", "t-plus-args": "cleanup: message_drop_headers",
-    "t-resent": "cleanup: message_drop_headers", "t-bcc-only": "cleanup: message_drop_headers",
     "stopped-start": "not replayed",
-    # qmgr/local/bounce do not honour trace_flags (sendmail -bv: verify only; -v: report)
-    "bv-two": "qmgr: trace_flags", "bv-f": "qmgr: trace_flags", "bv-user": "qmgr: trace_flags",
-    "bv-null": "qmgr: trace_flags", "v-record": "qmgr: trace_flags",
     # cleanup: an empty recipient becomes $empty_address_recipient (MAILER-DAEMON)
     "rcpt-empty-arg": "cleanup: empty_address_recipient",
     # postqueue -s checks fast_flush_domains

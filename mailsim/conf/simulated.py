@@ -54,6 +54,7 @@ _SMTPD = {
     "smtpd_forbid_bare_newline_reject_code", "fast_flush_domains",
 }
 _CLEANUP = {
+    "message_drop_headers",
     "always_add_missing_headers", "local_header_rewrite_clients", "header_checks",
     "body_checks",
     # mailsim/cleanup.py, canonical.py, virtual_alias.py

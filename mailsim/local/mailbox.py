@@ -74,7 +74,7 @@ from typing import Iterator
 from ..maps.base import MapError
 from ..queue import QueueFile
 from .command import deliver_command, deliver_pass
-from .state import Attr, Run, UserAttr, defer, fail, find_maps, names, sent
+from .state import Attr, Run, UserAttr, defer, fail, find_maps, names, sent, verifying
 
 __all__ = ["mail_copy", "quote_822_local", "mbox_dsn", "CopyError", "deliver_mailbox",
            "deliver_mailbox_file",
@@ -307,6 +307,8 @@ def deliver_mailbox_file(run: Run, a: Attr, u: UserAttr) -> int:
         spool = host.conf["mail_spool_directory"]
         mailbox = f"{spool}/{a.user}"
         _machine_spool(host, spool)
+    if (v := verifying(run, a, "mailbox")) is not None:
+        return v
     data = mail_copy(run.qf, a.rcpt.orig, a.delivered or a.rcpt.address,
                      copy_flags(host, MBOX), host.clock.now(),
                      enable_orcpt=host.conf.bool("enable_original_recipient"))
@@ -344,6 +346,8 @@ def deliver_file(run: Run, a: Attr, u: UserAttr, path: str) -> int:
         return fail(run, a, "5.7.1", "mail to file is restricted")
     if path.endswith("/"):
         return deliver_maildir(run, a, u, path)
+    if (v := verifying(run, a, f"file: {path}")) is not None:
+        return v
     data = mail_copy(run.qf, a.rcpt.orig, a.delivered or a.rcpt.address,
                      copy_flags(host, MBOX), host.clock.now(),
                      enable_orcpt=host.conf.bool("enable_original_recipient"))
@@ -384,6 +388,8 @@ def deliver_maildir(run: Run, a: Attr, u: UserAttr, path: str) -> int:
     """qmail-style maildir delivery into ``path`` (which ends in ``/``)."""
     host = run.host
     a = a.down()
+    if (v := verifying(run, a, "maildir")) is not None:
+        return v
     start = host.clock.now()
     flags = copy_flags(host, RETURN_PATH | ORIG_RCPT | DELIVERED)
     data = mail_copy(run.qf, a.rcpt.orig, a.delivered or a.rcpt.address, flags, start,

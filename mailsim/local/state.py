@@ -28,7 +28,7 @@ from ..bounce import RecipientStatus
 from ..log_adhoc import log_adhoc
 from ..queue import QueueFile, Recipient
 
-__all__ = ["LocalOutcome", "Attr", "UserAttr", "Run", "EXPAND_ALIAS", "EXPAND_FORWARD",
+__all__ = ["LocalOutcome", "Attr", "UserAttr", "Run", "TRACE_ONLY", "verifying", "EXPAND_ALIAS", "EXPAND_FORWARD",
            "EXPAND_INCLUDE", "sent", "bounce", "defer", "fail", "strip_success", "names",
            "find_maps", "propagate"]
 
@@ -37,6 +37,8 @@ __all__ = ["LocalOutcome", "Attr", "UserAttr", "Run", "EXPAND_ALIAS", "EXPAND_FO
 EXPAND_ALIAS = 1
 EXPAND_FORWARD = 2
 EXPAND_INCLUDE = 4
+#: DEL_REQ_FLAG_MTA_VRFY | DEL_REQ_FLAG_USR_VRFY in a queue file's trace_flags
+TRACE_ONLY = 512 | 256
 _CONTEXTS = {"alias": EXPAND_ALIAS, "forward": EXPAND_FORWARD, "include": EXPAND_INCLUDE}
 
 
@@ -53,6 +55,7 @@ class LocalOutcome:
     bounced: list[RecipientStatus] = field(default_factory=list)  # one per bounced destination
     deferred: list[tuple[str, str]] = field(default_factory=list)  # (dsn, text): stays queued
     forwarded: list[str] = field(default_factory=list)            # queue ids of forwarded copies
+    texts: list[str] = field(default_factory=list)                # status text of each delivered
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,11 @@ class Run:
     delivered_to: set[str] = field(default_factory=set)  # Delivered-To: headers (loop check)
     forwards: dict[tuple[str, str], list[Recipient]] = field(default_factory=dict)
 
+    @property
+    def trace_only(self) -> bool:
+        """``sendmail -bv`` (trace flag 512): find out where mail would go, deliver nothing."""
+        return bool(int(self.qf.attrs.get("trace_flags") or 0) & TRACE_ONLY)
+
     def been_here(self, key: str) -> bool:
         """True if ``key`` was seen before (and remember it): Postfix's been_here()."""
         if key.lower() in self.seen:
@@ -158,6 +166,8 @@ def strip_success(notify: str) -> str:
 
 
 def _log(run: Run, a: Attr, text: str, dsn: str, status: str, relay: str = "local") -> None:
+    if run.trace_only:          # verify mode logs what would happen
+        status = {"sent": "deliverable", "bounced": "undeliverable"}.get(status, status)
     log_adhoc(run.host, "local", run.pid, run.qf, a.rcpt.address, a.rcpt.orig, relay, text,
               dsn, status, active=run.active)
 
@@ -167,6 +177,7 @@ def sent(run: Run, a: Attr, text: str, *, record: bool = True) -> int:
     _log(run, a, text, "2.0.0", "sent")
     if record:
         run.outcome.delivered.append(a.rcpt.address)
+        run.outcome.texts.append(text)
     return 0
 
 
@@ -190,3 +201,9 @@ def defer(run: Run, a: Attr, dsn: str, text: str, relay: str = "local") -> int:
 def fail(run: Run, a: Attr, dsn: str, text: str, diagnostic: str | None = None) -> int:
     """A 4.x.x status defers, anything else bounces (local's usual rule)."""
     return defer(run, a, dsn, text) if dsn.startswith("4") else bounce(run, a, dsn, text, diagnostic)
+
+
+def verifying(run: Run, a: Attr, what: str) -> int | None:
+    """In verify mode, log "deliverable (delivers to WHAT)" instead of delivering;
+    None when the delivery should really happen."""
+    return sent(run, a, f"delivers to {what}") if run.trace_only else None
