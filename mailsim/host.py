@@ -189,7 +189,9 @@ class Host:
         #: recipients being delivered again after a crash (see mailsim.qmgr, "Crash safety")
         self.in_doubt: set[str] = set()
         self._setup()
-        if live is None or live.clock is not self.clock or clock is not None:
+        # the live host is the one a notebook (or test) made on a simulated clock; a
+        # command's own Host, or a wall-clock one (serve, a shell command), never replaces it
+        if live is None or (clock is not None and self.clock.simulated):
             _LIVE[self.root] = weakref.ref(self)
 
     @staticmethod
@@ -212,7 +214,7 @@ class Host:
         if not hasattr(self, "_qids"):
             self._qids = QueueIdGenerator(self.rng.randrange(0, 1 << 30))
         self._trivial = None
-        self._warned_domains: set[str] = set()
+        self._conflicts: dict[str, str] = {}
 
     # -- files ---------------------------------------------------------------------
     def path(self, p: str | os.PathLike) -> Path:
@@ -276,10 +278,18 @@ class Host:
         return other
 
     def reload(self) -> None:
-        """Re-read main.cf and reopen tables, as ``postfix reload`` does."""
+        """Re-read main.cf and reopen tables, as ``postfix reload`` does.
+
+        As on a real server the daemons start afresh: a new queue manager
+        (new pid, its queue scans counted from now, no throttled transport)
+        takes over what is in the active queue.
+        """
         self.conf = self._load_conf()
         self._maps.clear()
         self._setup()
+        if self.__dict__.get("_qmgr") is not None:
+            from .qmgr import QueueManager
+            self._qmgr = QueueManager(self)
 
     # -- processes, ids, names ----------------------------------------------------------------
     def next_pid(self) -> int:
@@ -431,8 +441,7 @@ class Host:
 
     @property
     def domain_conflicts(self) -> dict[str, str]:
-        if not hasattr(self, "_conflicts"):
-            self._conflicts: dict[str, str] = {}
+        """Domains listed in mydestination and a virtual domain list (read at reload)."""
         return self._conflicts
 
     def warn_if_conflict(self, domain: str) -> None:

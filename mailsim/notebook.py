@@ -104,7 +104,9 @@ def log(host, pattern: str | None = None, last: int | None = None) -> None:
     Like ``grep -E 'reject|warning' /var/log/maillog | tail -n N`` on a real server.
     """
     import re
-    lines = host.log.lines
+    from .maillog import log_path
+    path = log_path(host)       # the file: every process's lines, also those before a reload
+    lines = path.read_text("utf-8", "replace").splitlines() if path.is_file() else host.log.lines
     if pattern:
         rx = re.compile(pattern)
         lines = [ln for ln in lines if rx.search(ln)]

@@ -76,6 +76,7 @@ from pathlib import Path
 
 from . import bounce_log
 from .bounce import RecipientStatus
+from .cleanup import CleanupError
 from .bounce_notify import notify_delay, notify_failure, notify_success, notify_trace, wants
 from .log_adhoc import log_adhoc
 from .postqueue import message_size
@@ -308,10 +309,16 @@ class QueueManager:
             if tflags & TRACE_ONLY:
                 failed = success = []           # a probe: nothing was delivered or bounced
         if failed:
-            ids = notify_failure(host, qf, failed, bpid)
-            res.dsn_queue_id = ids[0] if ids else None
+            try:
+                ids = notify_failure(host, qf, failed, bpid)
+                res.dsn_queue_id = ids[0] if ids else None
+            except CleanupError as e:
+                self._bounce_failed(qf, e, failed, res, journal)
         if success:
-            notify_success(host, qf, success, bpid)
+            try:
+                notify_success(host, qf, success, bpid)
+            except CleanupError as e:       # a lost success notice loses no mail
+                self._log(f"warning: {qf.queue_id}: trace service failure: {e.text}")
         if res.deferred:
             self._defer(qf, active, res, journal)
         else:
@@ -338,6 +345,20 @@ class QueueManager:
                         rcpt.orcpt, rcpt.notify))
                 else:
                     _append_journal(journal, "D\t" + _key(rcpt))
+
+    def _bounce_failed(self, qf: QueueFile, e, failed, res: MessageResult, journal: Path) -> None:
+        """The notification could not be posted (cleanup refused it, e.g. over
+        message_size_limit): the bounced recipients stay queued instead of being lost."""
+        self._log(f"warning: {qf.queue_id}: bounce or trace service failure: {e.text}")
+        addresses = {st.orig_address or st.address for st, _ in failed}
+        for r in qf.recipients:
+            if (r.orig or r.address) in addresses or r.address in addresses:
+                if r not in res.deferred:
+                    res.deferred.append(r)
+                    bounce_log.append(self.host.spool, qf.queue_id, bounce_log.DeferRecord(
+                        r.orig or r.address, r.address, "4.3.0",
+                        "bounce or trace service failure", r.orcpt, r.notify))
+        res.bounced = []
 
     def _report(self, qf: QueueFile, res: MessageResult, tflags: int, bpid: int) -> None:
         """``sendmail -bv`` / ``-v``: "Mail Delivery Status Report" with every recipient's
@@ -385,7 +406,12 @@ class QueueManager:
             failed = [(RecipientStatus(r.recipient, r.orig_rcpt, r.status, "failed", r.reason,
                                        orcpt=r.dsn_orig_rcpt or f"rfc822;{r.orig_rcpt}"), r.notify)
                       for r in records]
-            notify_failure(host, qf, failed, self.agent_pid("bounce"))
+            try:
+                notify_failure(host, qf, failed, self.agent_pid("bounce"))
+            except CleanupError as e:       # the message stays queued, as in Postfix
+                self._log(f"warning: {qf.queue_id}: bounce or trace service failure: {e.text}")
+                self._requeue(qf, active, res.deferred or qf.recipients, journal, now)
+                return
             res.expired = True
             res.removed = True
             self._remove(qf, active, journal)
@@ -396,7 +422,14 @@ class QueueManager:
                        for r in records]
             notify_delay(host, qf, delayed, self.agent_pid("bounce"))
             qf.warn_time = -1.0                 # one warning per message
-        qf.recipients = res.deferred
+        self._requeue(qf, active, res.deferred, journal, now)
+
+    def _requeue(self, qf: QueueFile, active: Path, recipients: list[Recipient], journal: Path,
+                 now: float) -> None:
+        """Into ``deferred``, time-stamped for the next attempt (age, within the backoff limits)."""
+        host = self.host
+        records = bounce_log.read(host.spool, qf.queue_id)
+        qf.recipients = recipients
         qf.attrs = dict(qf.attrs, reason=records[-1].reason if records else TRANSPORT_UNAVAILABLE)
         delay = now - qf.arrival
         delay = min(delay, host.conf.time("maximal_backoff_time"))

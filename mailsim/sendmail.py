@@ -637,6 +637,10 @@ def enqueue(run: _Run, o: Options) -> int:
         raise Fatal(f"{run.who(sender)}: " + (
             "No recipient addresses found in message header" if o.flags & FLAG_XRCPT else
             "Recipient addresses must be specified on the command line or via the -t option"))
+    limit = run.host.conf.int("message_size_limit")
+    if limit and len(content) > limit:
+        # sendmail sets its file size limit to message_size_limit: the queue file write fails
+        raise Fatal(f"{run.who(sender)}: error writing queue file: File too large")
     try:
         postdrop(run.host, sender=sender, recipients=rcpts, content=content, user=run.user,
                  attrs=_attrs(run, o))
@@ -896,7 +900,8 @@ def main(root: Path, argv: list[str], out: TextIO, err: TextIO, *,
     """
     from .clock import WallClock
     from .host import Host
-    host = Host(root, clock=WallClock())
+    # from a notebook: the host object in use (its simulated clock and queue manager)
+    host = Host.live(root) or Host(root, clock=WallClock())
     env = {"NAME": os.environ["NAME"]} if "NAME" in os.environ else {}
     source = stdin if stdin is not None else sys.stdin.buffer
     rc = _run(host, list(argv), source, "root", out, err, env, "sendmail")

@@ -372,7 +372,7 @@ class MainConfig:
         if m:
             number = int(m.group(0))
             rest = value[m.end():]
-            u = rest[:1] or unit
+            u = rest or unit            # one unit letter at most: "5d1h" is invalid (conv_time)
             if number >= 0 and u in _TIME_UNITS and number * _TIME_UNITS[u] < 2**31:
                 return float(number * _TIME_UNITS[u])
         raise self._bad(name, f"parameter {name}: bad time value or unit: {value}",

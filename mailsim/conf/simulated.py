@@ -97,7 +97,7 @@ _QUEUE = {  # qmgr(8), bounce(8), the delivery log: mailsim/qmgr.py, bounce_noti
     "bounce_queue_lifetime", "delay_warning_time", "default_destination_recipient_limit",
     "notify_classes", "bounce_notice_recipient", "2bounce_notice_recipient",
     "delay_notice_recipient", "double_bounce_sender", "delay_logging_resolution_limit",
-    "stale_lock_time",
+    "stale_lock_time", "bounce_size_limit",
 }
 
 _SENDMAIL = {  # sendmail(1), postdrop(1), pickup(8): mailsim/sendmail.py, postdrop.py, pickup.py
