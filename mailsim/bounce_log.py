@@ -19,7 +19,7 @@ Examples
 >>> spool = pathlib.Path(tempfile.mkdtemp())
 >>> append(spool, "4F3601600F3", DeferRecord("user@other.org", "user@other.org", "4.4.1",
 ...        "connect to 127.0.0.1[127.0.0.1]:2599: Connection refused"))
->>> print((spool / "defer/4F3601600F3").read_text(), end="")
+>>> print((spool / "defer/4/4F3601600F3").read_text(), end="")
 orig_rcpt=user@other.org
 recipient=user@other.org
 offset=0
@@ -38,6 +38,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .queue import queue_dir
+
 __all__ = ["DeferRecord", "append", "read", "remove", "path"]
 
 
@@ -54,7 +56,8 @@ class DeferRecord:
 
 
 def path(spool: Path, queue_id: str) -> Path:
-    return spool / "defer" / queue_id
+    """``defer/4/4F3601600F3``: the defer queue is hashed like ``deferred``."""
+    return queue_dir(spool, "defer", queue_id) / queue_id
 
 
 def append(spool: Path, queue_id: str, rec: DeferRecord) -> None:

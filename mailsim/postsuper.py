@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .postqueue import _files
+from .queue import queue_dir
 
 __all__ = ["main"]
 
@@ -97,7 +98,7 @@ def _act(spool: Path, op: str, path: Path) -> None:
         path.unlink()
         _remove_logs(spool, path.name)
     else:
-        dest = spool / TARGET[op] / path.name
+        dest = queue_dir(spool, TARGET[op], path.name) / path.name
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, dest)
 

@@ -80,7 +80,7 @@ from .cleanup import CleanupError
 from .bounce_notify import notify_delay, notify_failure, notify_success, notify_trace, wants
 from .log_adhoc import log_adhoc
 from .postqueue import message_size
-from .queue import QueueFile, Recipient, read_queue_file, write_queue_file
+from .queue import HASHED_QUEUES, QueueFile, Recipient, read_queue_file, write_queue_file
 
 __all__ = ["QueueManager", "MessageResult", "TRANSPORT_UNAVAILABLE"]
 
@@ -154,12 +154,22 @@ class QueueManager:
         self.host.log.write("qmgr", self.pid, text)
 
     def _files(self, queue: str) -> list[Path]:
+        """The queue files of ``queue`` by name (deferred/ is hashed one level deep)."""
         d = self.host.spool / queue
         try:
-            names = sorted(n for n in os.listdir(d) if not n.startswith("."))
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
         except FileNotFoundError:
             return []
-        return [d / n for n in names]
+        out = []
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            if queue in HASHED_QUEUES and e.is_dir():
+                out += sorted((Path(x.path) for x in os.scandir(e.path)
+                               if not x.name.startswith(".")), key=lambda p: p.name)
+            else:
+                out.append(Path(e.path))
+        return out
 
     def deferred_due(self, now: float | None = None) -> list[Path]:
         """Deferred files whose next attempt has come (mtime <= now + 1, as Postfix)."""
@@ -474,10 +484,13 @@ class QueueManager:
                     raise AgentFatal(transport, program, self.local_pid) from None
                 yield r, _local_outcome(r, out)
         elif program == "virtual":
-            from .virtual import deliver_virtual
+            from .virtual import VirtualFatal, deliver_virtual
             for r in rcpts:
-                dsn, status, text = deliver_virtual(host, qf, r, active=t_active,
-                                                    pid=self.agent_pid("virtual"))
+                try:
+                    dsn, status, text = deliver_virtual(host, qf, r, active=t_active,
+                                                        pid=self.agent_pid("virtual"))
+                except VirtualFatal:
+                    raise AgentFatal(transport, program, self.agent_pid("virtual")) from None
                 yield r, _simple(r, dsn, status, text, "virtual")
         elif program == "smtp":
             from .smtp import SMTPClient

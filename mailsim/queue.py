@@ -35,9 +35,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["QueueIdGenerator", "QueueFile", "Recipient", "IncomingFile", "write_queue_file",
-           "read_queue_file", "QUEUE_NAMES"]
+           "read_queue_file", "QUEUE_NAMES", "HASHED_QUEUES", "queue_dir"]
 
 QUEUE_NAMES = ("incoming", "active", "deferred", "hold", "corrupt")
+#: hash_queue_names (deferred, defer) with hash_queue_depth 1: Postfix keeps these
+#: queues in subdirectories named after the id's first character (deferred/4/4F36...)
+HASHED_QUEUES = ("deferred", "defer")
+
+
+def queue_dir(spool: Path, queue: str, queue_id: str) -> Path:
+    """The directory a queue file lives in: ``deferred/4/`` for 4F3601600F3, ``active/``.
+
+    >>> queue_dir(Path("/q"), "deferred", "4F3601600F3"), queue_dir(Path("/q"), "active", "4F3")
+    (PosixPath('/q/deferred/4'), PosixPath('/q/active'))
+    """
+    d = spool / queue
+    return d / queue_id[:1] if queue in HASHED_QUEUES else d
 MAGIC = b"mailsim-queue 1\n"
 
 
@@ -135,8 +148,8 @@ class QueueFile:
 
 
 def write_queue_file(spool: Path, queue: str, qf: QueueFile, *, fsync: bool = False) -> Path:
-    """Write ``qf`` atomically into ``spool/queue/`` and return its path."""
-    d = spool / queue
+    """Write ``qf`` atomically into ``spool/queue/`` (hashed for deferred) and return its path."""
+    d = queue_dir(spool, queue, qf.queue_id)
     final = d / qf.queue_id
     tmp = d / f".{qf.queue_id}.tmp"
     data = MAGIC + json.dumps(qf.envelope(), sort_keys=True).encode() + b"\n\n" + qf.content

@@ -71,7 +71,7 @@ from .log_adhoc import log_adhoc
 from .maps import MapError
 from .queue import QueueFile, Recipient
 
-__all__ = ["deliver_virtual", "mail_copy", "maildir_names", "VirtualError", "Reason"]
+__all__ = ["deliver_virtual", "mail_copy", "maildir_names", "VirtualError", "VirtualFatal", "Reason"]
 
 #: the device number a simulated host's files live on (the recording machine's)
 SIM_DEVICE = 0xFE00
@@ -346,6 +346,10 @@ def _deliver(host, qf: QueueFile, rcpt: Recipient, pid: int) -> str:
     return _deliver_mbox(host, qf, rcpt, mailbox, limit)
 
 
+class VirtualFatal(Exception):
+    """virtual(8) refused to start (a configuration error); it has logged ``fatal:``."""
+
+
 def deliver_virtual(host, qf: QueueFile, rcpt: Recipient, *, active: float,
                     pid: int) -> tuple[str, str, str]:
     """Deliver ``qf`` to one recipient of a virtual mailbox domain and log it.
@@ -356,8 +360,9 @@ def deliver_virtual(host, qf: QueueFile, rcpt: Recipient, *, active: float,
     :class:`Reason`: its ``.diagnostic`` is the DSN Diagnostic-Code when it
     is not ``X-Postfix; text``. A configuration
     error that stops Postfix's virtual (relative virtual_mailbox_base, a
-    limit below message_size_limit) logs ``fatal: ...`` and defers with
-    ``4.3.0 unknown mail transport error``, relay=none.
+    limit below message_size_limit) logs ``fatal: ...`` and raises
+    :class:`VirtualFatal`: like local(8), the agent does not start, master
+    throttles it and the message stays in the active queue.
     """
     relay = "virtual"
     try:
@@ -366,8 +371,9 @@ def deliver_virtual(host, qf: QueueFile, rcpt: Recipient, *, active: float,
         dsn, text = e.dsn, e.text
         status = "bounced" if dsn.startswith("5") else "deferred"
     except _Fatal as e:
+        # virtual(8) exits at start-up; master throttles it and the mail waits in active
         host.log.write("virtual", pid, f"fatal: {e}")
-        dsn, status, text, relay = "4.3.0", "deferred", "unknown mail transport error", "none"
+        raise VirtualFatal(str(e)) from None
     log_adhoc(host, "virtual", pid, qf, rcpt.address, rcpt.orig, relay, text, dsn, status,
               active=active)
     return dsn, status, text

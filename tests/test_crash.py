@@ -66,7 +66,7 @@ def send(port: int, n: int) -> bool:
 def queued(root: Path) -> list[Path]:
     spool = root / "var/spool/postfix"
     return [p for q in ("incoming", "active", "deferred") if (spool / q).is_dir()
-            for p in (spool / q).iterdir() if not p.name.startswith(".")]
+            for p in (spool / q).rglob("*") if p.is_file() and not p.name.startswith(".")]
 
 
 def copies(box: Path) -> dict[int, int]:

@@ -130,10 +130,18 @@ def test_reason_from_attrs_in_queue_file_order(h):
     assert [ln.strip() for ln in lines[2:5]] == [f"({REASON})", "user@other.org", "user2@other.org"]
 
 
-def test_flush_does_nothing(h):
+def test_flush_retries_deferred_mail_now(h):
+    from mailsim.serve import free_port
+    port = free_port()                       # nothing listens there: the relay is down
+    with open(h.root / "etc/postfix/main.cf", "a") as f:
+        f.write(f"relayhost = [127.0.0.1]:{port}\n")
+    h.reload()
     write_queue_file(h.spool, "deferred", sendmail_message())
     assert run(main, h.root, ["-f"]) == (0, "", "")
-    assert (h.spool / "deferred/18FD11602B3").exists()
+    log = "\n".join(h.log.lines)
+    assert "18FD11602B3: from=<alice@example.com>, size=" in log and "(queue active)" in log
+    assert f"connect to 127.0.0.1[127.0.0.1]:{port}: Connection refused" in log
+    assert (h.spool / "deferred/1/18FD11602B3").exists()      # hashed, as Postfix's deferred/
 
 
 def test_usage(h):

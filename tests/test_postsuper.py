@@ -34,7 +34,7 @@ def test_hold_release_delete_byte_for_byte(h):
     assert run(h.root, ["-h", "18FD11602B3"]) == (0, "", g["stderr"])
     assert listing(h.spool) == golden("mailq", 1)["stdout"]
     assert run(h.root, ["-H", "ALL"]) == (0, "", golden("postsuper -H ALL")["stderr"])
-    assert (h.spool / "deferred/18FD11602B3").exists()
+    assert (h.spool / "deferred/1/18FD11602B3").exists()
     assert listing(h.spool) == golden("postqueue -f; sleep 2; mailq")["stdout"]
     assert run(h.root, ["-d", "ALL"]) == (0, "", golden("postsuper -d ALL")["stderr"])
     assert listing(h.spool) == "Mail queue is empty\n"
@@ -88,4 +88,4 @@ def test_non_root(h, monkeypatch):
     write_queue_file(h.spool, "deferred", sendmail_message())
     g = golden("runuser -u alice -- postsuper -d ALL")
     assert run(h.root, ["-d", "ALL"]) == (g["rc"], g["stdout"], g["stderr"])
-    assert (h.spool / "deferred/18FD11602B3").exists()
+    assert (h.spool / "deferred/1/18FD11602B3").exists()

@@ -150,9 +150,9 @@ def test_unknown_transport_defers_and_retries_on_schedule(tmp_path: Path) -> Non
         host.clock.now(), b"Subject: x\n\nbody\n"))
     qm = QueueManager(host)
     assert qm.run() == 1
-    assert [f.name for f in queue_files(host, "deferred")] == ["4B2A1160001"]
+    assert [f.name for f in queue_files(host, "deferred/4")] == ["4B2A1160001"]
     assert queue_files(host, "active") == [] and queue_files(host, "incoming") == []
-    qf = read_queue_file(host.spool / "deferred/4B2A1160001")
+    qf = read_queue_file(host.spool / "deferred/4/4B2A1160001")
     assert [r.address for r in qf.recipients] == ["bob@example.org"]
     assert qf.attrs["reason"] == TRANSPORT_UNAVAILABLE
     text = "\n".join(host.log.lines)
@@ -164,7 +164,7 @@ def test_unknown_transport_defers_and_retries_on_schedule(tmp_path: Path) -> Non
     assert qm.run() == 0
     assert qm.advance(290) == 0
     assert qm.advance(300) == 1
-    assert [r.address for r in read_queue_file(host.spool / "deferred/4B2A1160001").recipients] \
+    assert [r.address for r in read_queue_file(host.spool / "deferred/4/4B2A1160001").recipients] \
         == ["bob@example.org"]
 
 

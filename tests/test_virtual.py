@@ -23,8 +23,8 @@ from conformance import GOLDEN, build_host, split_replies  # noqa: E402
 from test_qmgr import mask_log, mask_mailbox, per_message  # noqa: E402
 
 from mailsim.qmgr import QueueManager  # noqa: E402
-from mailsim.queue import QueueFile, Recipient, read_queue_file  # noqa: E402
-from mailsim.virtual import deliver_virtual, maildir_names  # noqa: E402
+from mailsim.queue import QueueFile, Recipient, read_queue_file, write_queue_file  # noqa: E402
+from mailsim.virtual import VirtualFatal, deliver_virtual, maildir_names  # noqa: E402
 
 REC = GOLDEN / "virtual"
 SCENARIOS = ["virtual-mailbox", "virtual-limit", "virtual-uid"]
@@ -150,9 +150,9 @@ def test_relative_base_is_fatal(tmp_path: Path) -> None:
     host = _vhost(tmp_path, virtual_mailbox_base="var/vmail")
     qf = QueueFile("4B2A1160001", "alice@example.com", [Recipient("anna@vmail.example.net")],
                    host.clock.now(), b"Subject: x\n\nbody\n")
-    assert deliver_virtual(host, qf, qf.recipients[0], active=host.clock.now(), pid=77) == \
-        ("4.3.0", "deferred", "unknown mail transport error")
-    assert host.log.lines[-2].endswith(
+    with pytest.raises(VirtualFatal):
+        deliver_virtual(host, qf, qf.recipients[0], active=host.clock.now(), pid=77)
+    assert host.log.lines[-1].endswith(
         "virtual[77]: fatal: do not specify relative pathname: virtual_mailbox_base = var/vmail")
 
 
@@ -160,9 +160,22 @@ def test_limit_below_message_size_limit_is_fatal(tmp_path: Path) -> None:
     host = _vhost(tmp_path, virtual_mailbox_limit="1000")
     qf = QueueFile("4B2A1160001", "alice@example.com", [Recipient("anna@vmail.example.net")],
                    host.clock.now(), b"Subject: x\n\nbody\n")
-    deliver_virtual(host, qf, qf.recipients[0], active=host.clock.now(), pid=77)
+    with pytest.raises(VirtualFatal):
+        deliver_virtual(host, qf, qf.recipients[0], active=host.clock.now(), pid=77)
     assert "fatal: configuration error: virtual_mailbox_limit is smaller than message_size_limit" \
-        in host.log.lines[-2]
+        in host.log.lines[-1]
+
+
+def test_fatal_virtual_is_throttled_and_the_mail_waits_in_active(tmp_path: Path) -> None:
+    # as local(8): master logs the exit and throttles; after the fix and a reload it is delivered
+    host = _vhost(tmp_path, virtual_mailbox_limit="1000")
+    write_queue_file(host.spool, "incoming", QueueFile(
+        "4B2A1160001", "alice@example.com", [Recipient("anna@vmail.example.net")],
+        host.clock.now(), b"Subject: x\n\nbody\n"))
+    assert QueueManager(host).run() == 1
+    assert (host.spool / "active/4B2A1160001").exists()
+    assert host.log.lines[-1].endswith(
+        "warning: /usr/lib/postfix/sbin/virtual: bad command startup -- throttling")
 
 
 def test_file_too_large_reports_the_system_error(tmp_path: Path) -> None:
