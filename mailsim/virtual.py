@@ -68,6 +68,7 @@ from pathlib import Path
 
 from .canonical import lookup_address, quote_local
 from .log_adhoc import log_adhoc
+from .local.mailbox import mbox_dsn      # Postfix's global mbox_dsn(), shared with local(8)
 from .maps import MapError
 from .queue import QueueFile, Recipient
 
@@ -232,27 +233,16 @@ def _file_limit(host) -> int:
     return max(limit, 0)
 
 
-def _mbox_dsn(err: int, default: str = "4.2.0") -> str:
-    """mbox_dsn(): temporary, system full, mailbox full, or the default."""
-    if err in (errno.EAGAIN, errno.ESTALE):
-        return "4.2.0"
-    if err == errno.ENOSPC:
-        return "4.3.0"
-    if err in (errno.EDQUOT, errno.EFBIG):
-        return "5.2.2"
-    return default
-
-
 # -- delivery ----------------------------------------------------------------------------------------
 def _deliver_mbox(host, qf: QueueFile, rcpt: Recipient, mailbox: str, limit: int) -> str:
     path = host.path(mailbox)
     where = f"delivery failed to mailbox {mailbox}: "
     if not path.parent.is_dir():
         err = errno.ENOTDIR if path.parent.exists() else errno.ENOENT
-        raise VirtualError(_mbox_dsn(err), where + f"unable to create lock file {mailbox}.lock: "
+        raise VirtualError(mbox_dsn(err, "4.2.0"), where + f"unable to create lock file {mailbox}.lock: "
                            f"{os.strerror(err)}")
     if path.is_dir():
-        raise VirtualError(_mbox_dsn(errno.EISDIR), where + "cannot open file: Is a directory")
+        raise VirtualError(mbox_dsn(errno.EISDIR, "4.2.0"), where + "cannot open file: Is a directory")
     data = mail_copy(qf, rcpt, host.clock.now(), mbox=True)
     size = path.stat().st_size if path.exists() else 0
     if limit and size + len(data) > limit:
@@ -292,7 +282,7 @@ def _deliver_maildir(host, qf: QueueFile, rcpt: Recipient, mailbox: str, limit: 
             os.makedirs(tmp.parent, 0o700, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as e:
-        raise VirtualError(_mbox_dsn(e.errno), where + f"create maildir file "
+        raise VirtualError(mbox_dsn(e.errno, "4.2.0"), where + f"create maildir file "
                            f"{mailbox}tmp/{tmp_name}: {os.strerror(e.errno)}") from None
     try:
         dev, ino = _inode(host, fd)
@@ -313,7 +303,7 @@ def _deliver_maildir(host, qf: QueueFile, rcpt: Recipient, mailbox: str, limit: 
             os.makedirs(base / "new", 0o700, exist_ok=True)
             os.link(tmp, new)
         except OSError as e:
-            raise VirtualError(_mbox_dsn(e.errno), where + f"create maildir file "
+            raise VirtualError(mbox_dsn(e.errno, "4.2.0"), where + f"create maildir file "
                                f"{mailbox}new/{new_name}: {os.strerror(e.errno)}") from None
     finally:
         if fd >= 0:

@@ -78,6 +78,18 @@ def build_host(sc: dict, root: Path, *, clock=None) -> Host:
     return Host(root, clock=clock)
 
 
+def numbered(pattern: re.Pattern, text: str, label: str, group: int = 0) -> str:
+    """Replace each distinct match of ``pattern`` (its ``group``) by LABEL1, LABEL2, ... in
+    order of first appearance: ids that vary between runs are masked, while "the same
+    id" must still be the same id."""
+    seen: dict[str, str] = {}
+
+    def sub(m: re.Match) -> str:
+        v = m.group(group)
+        return m.group(0).replace(v, seen.setdefault(v, f"{label}{len(seen) + 1}"))
+    return pattern.sub(sub, text)
+
+
 def split_replies(text: str) -> list[str]:
     out, cur = [], ""
     for line in text.splitlines(keepends=True):

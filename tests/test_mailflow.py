@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conformance import GOLDEN, build_host, load, replay_inprocess  # noqa: E402
+from conformance import GOLDEN, build_host, load, replay_inprocess, numbered  # noqa: E402
 
 from mailsim.postqueue import listing  # noqa: E402
 from mailsim.serve import free_port  # noqa: E402
@@ -70,20 +70,11 @@ BOUNDARY_TIME = re.compile(r"(QID\d+)\.\d+/")
 ARRIVAL = re.compile(r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?=  )")
 
 
-def _numbering(pattern: re.Pattern, text: str, label: str, group: int = 0) -> str:
-    seen: dict[str, str] = {}
-
-    def sub(m: re.Match) -> str:
-        v = m.group(group)
-        return m.group(0).replace(v, seen.setdefault(v, f"{label}{len(seen) + 1}"))
-    return pattern.sub(sub, text)
-
-
 def mask_log(lines: list[str]) -> list[str]:
     text = STAMP.sub("DATE ", "\n".join(lines))
     text = DELAYS.sub("delay=D, delays=D", text)
     text = MSGID_TIME.sub("<TIME.", RFCDATE.sub("RFCDATE", text))
-    text = _numbering(QID, text, "QID")
+    text = numbered(QID, text, "QID")
     # master names the pid of a process that died: it is local's, masked like the others
     text = re.sub(r"(process \S+ pid )\d+", r"\1PID", text)
     seen: dict[tuple[str, str], str] = {}
@@ -97,7 +88,7 @@ def mask_log(lines: list[str]) -> list[str]:
 def mask_text(text: str) -> str:
     text = FROM_LINE.sub(r"\1FROMDATE", text)
     text = MSGID_TIME.sub("<TIME.", RFCDATE.sub("RFCDATE", text))
-    text = _numbering(QID, text, "QID")
+    text = numbered(QID, text, "QID")
     return ARRIVAL.sub("ARRIVAL", BOUNDARY_TIME.sub(r"\1.TIME/", text))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conformance import GOLDEN, build_host, load, replay_inprocess  # noqa: E402
+from conformance import GOLDEN, build_host, load, replay_inprocess, numbered  # noqa: E402
 
 from mailsim.qmgr import TRANSPORT_UNAVAILABLE, QueueManager  # noqa: E402
 from mailsim.queue import QueueFile, Recipient, read_queue_file, write_queue_file  # noqa: E402
@@ -34,23 +34,13 @@ MSGID_TIME = re.compile(r"<\d{14}\.")
 BOUNDARY_TIME = re.compile(r"(QID\d+)\.\d+/")
 
 
-def _numbering(pattern: re.Pattern, text: str, label: str, group: int = 0) -> str:
-    seen: dict[str, str] = {}
-
-    def sub(m: re.Match) -> str:
-        v = m.group(group)
-        name = seen.setdefault(v, f"{label}{len(seen) + 1}")
-        return m.group(0).replace(v, name)
-    return pattern.sub(sub, text)
-
-
 def mask_log(lines: list[str]) -> list[str]:
     text = "\n".join(STAMP.sub("DATE ", ln) for ln in lines)
     text = DELAYS.sub("delay=D, delays=D", text)
     text = RFCDATE.sub("RFCDATE", text)
     text = MSGID_TIME.sub("<TIME.", text)
-    text = _numbering(QID, text, "QID")
-    text = _numbering(PID, text, "PID", 1)
+    text = numbered(QID, text, "QID")
+    text = numbered(PID, text, "PID", 1)
     return text.split("\n")
 
 
@@ -58,7 +48,7 @@ def mask_mailbox(text: str) -> str:
     text = FROM_LINE.sub(r"\1FROMDATE", text)
     text = RFCDATE.sub("RFCDATE", text)
     text = MSGID_TIME.sub("<TIME.", text)
-    text = _numbering(QID, text, "QID")
+    text = numbered(QID, text, "QID")
     return BOUNDARY_TIME.sub(r"\1.TIME/", text)
 
 

@@ -26,14 +26,18 @@ import calendar
 import json
 import re
 import socket
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from mailsim.clock import SimClock
-from mailsim.host import Host, init_host
-from mailsim.postqueue import listing
+sys.path.insert(0, str(Path(__file__).parent))
+from conformance import numbered  # noqa: E402
+
+from mailsim.clock import SimClock  # noqa: E402
+from mailsim.host import Host, init_host  # noqa: E402
+from mailsim.postqueue import listing  # noqa: E402
 
 MULTI = Path(__file__).parent / "golden/postfix-3.7-multi"
 QID = re.compile(r"\b[0-9A-F]{10,12}\b")
@@ -46,18 +50,9 @@ DROP = {"config_directory", "data_directory", "multi_instance_enable", "multi_in
         "smtp_bind_address", "inet_interfaces"}
 
 
-def _numbering(pattern: re.Pattern, text: str, label: str, group: int = 0) -> str:
-    seen: dict[str, str] = {}
-
-    def sub(m: re.Match) -> str:
-        v = m.group(group)
-        return m.group(0).replace(v, seen.setdefault(v, f"{label}{len(seen) + 1}"))
-    return pattern.sub(sub, text)
-
-
 def mask(text: str) -> str:
-    text = _numbering(QID, text, "QID")
-    text = _numbering(PID, text, "PID", 1)
+    text = numbered(QID, text, "QID")
+    text = numbered(PID, text, "PID", 1)
     return re.sub(r"(delays?=)([\d./]+)", lambda m: m.group(1) + SUBSECOND.sub("S", m.group(2) + ",")[:-1],
                   text)
 

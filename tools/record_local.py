@@ -32,11 +32,9 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import sys
 import time
-import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -193,60 +191,19 @@ def teardown(before: dict[str, set[str]]) -> None:
 
 
 def record(sc: dict, machine: rp.Machine, version: str, homes0) -> dict:
-    sid = sc["id"]
-    machine.stop_postfix()
-    teardown(homes0)
-    rp.run(["postsuper", "-d", "ALL"], check=False)
-    rp.clear_mail()
-    write_setup(sc, machine)
-    rp.postfix_start(machine)
-    effective = rp.run(["postconf", "-n"]).stdout
-    token = uuid.uuid4().hex[:12]
-    begin, end = f"record-begin-{sid}-{token}", f"record-end-{sid}-{token}"
-    offset = rp.log_offset()
-    rp.mark(begin)
-    rp.wait_log_contains(begin, offset)
-    sessions, notes = [], []
-    for m in sc["messages"]:
-        dialogue, n = rp.run_dialogue(rp.normalise_steps(m["steps"]))
-        sessions.append({"rcpts": m["rcpts"], "dialogue": dialogue})
-        notes += n
-        note = settle_queue()
-        if note:
-            notes.append(note)
-        time.sleep(0.5)
-    queue = rp.run(["postqueue", "-p"], check=False).stdout
-    mailboxes = rp.read_mailboxes()
-    files = read_new_files(homes0)
-    rp.mark(end)
-    rp.wait_log_contains(end, offset)
-    lines = rp.log_between(offset, begin, end)
+    r = rp.record_messages(sc, machine, write_setup, pause=0.5, before=lambda: teardown(homes0),
+                           collect=lambda: {"new_files": read_new_files(homes0)})
     return {
-        "id": sid, "title": sc["title"], "postfix_version": version,
+        "id": sc["id"], "title": sc["title"], "postfix_version": version,
         "hostname": socket.gethostname(),
-        "main_cf": sc.get("main_cf", {}), "main_cf_effective": effective,
+        "main_cf": sc.get("main_cf", {}), "main_cf_effective": r["effective"],
         "aliases": rp.ALIASES + sc.get("aliases", ""),
         "files": sc.get("files", {}), "homes": sc.get("homes", {}),
         "var_mail_dirs": sc.get("var_mail_dirs", []),
-        "users": rp.USERS, "sessions": sessions,
-        "log": lines, "mailboxes": mailboxes, "new_files": files,
-        "queue": queue, "notes": " ".join(notes),
+        "users": rp.USERS, "sessions": r["sessions"],
+        "log": r["log"], "mailboxes": r["mailboxes"], "new_files": r["new_files"],
+        "queue": r["queue"], "notes": r["notes"],
     }
-
-
-def settle_queue(timeout: float = 25.0) -> str:
-    """Wait until no message is in incoming/active (deferred ones may stay)."""
-    end = time.monotonic() + timeout
-    time.sleep(0.3)
-    while time.monotonic() < end:
-        busy = [m for m in rp.queue_json() if m.get("queue_name") not in ("deferred", "hold")]
-        if not busy:
-            time.sleep(0.5)
-            if not [m for m in rp.queue_json()
-                    if m.get("queue_name") not in ("deferred", "hold")]:
-                return ""
-        time.sleep(0.2)
-    return f"queue did not settle within {timeout:.0f} s"
 
 
 def main() -> int:
@@ -255,20 +212,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     scenarios = [s for s in SCENARIOS if not args.only or s["id"] in args.only]
-    if os.geteuid() != 0:
-        sys.exit("must run as root")
-    for port in (rp.SMTP_PORT, rp.SINK_PORT):
-        if rp.port_open(port):
-            sys.exit(f"something already listens on port {port}: not touching it")
-    machine = rp.Machine()
-    if machine.master_pid() is not None:
-        sys.exit("postfix is already running: stop it first")
-
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    machine = rp.take_machine((rp.SMTP_PORT, rp.SINK_PORT), restore_at_exit=False)
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
     homes0: dict[str, set[str]] = {}

@@ -679,6 +679,17 @@ def normalise_steps(dialogue: list, greeting=1) -> list:
     return steps
 
 
+def start_marks(sid: str) -> tuple[str, str, int]:
+    """Log a unique begin marker and wait for it: (begin, end, log offset); what the
+    recording keeps is the log between the two markers."""
+    token = uuid.uuid4().hex[:12]
+    begin, end = f"record-begin-{sid}-{token}", f"record-end-{sid}-{token}"
+    offset = log_offset()
+    mark(begin)
+    wait_log_contains(begin, offset)
+    return begin, end, offset
+
+
 def record(sc: dict, machine: Machine, version: str) -> tuple[dict, list]:
     sid = sc["id"]
     machine.stop_postfix()
@@ -690,11 +701,7 @@ def record(sc: dict, machine: Machine, version: str) -> tuple[dict, list]:
     postfix_start(machine)
     effective = run(["postconf", "-n"]).stdout
 
-    token = uuid.uuid4().hex[:12]
-    begin, end = f"record-begin-{sid}-{token}", f"record-end-{sid}-{token}"
-    offset = log_offset()
-    mark(begin)
-    wait_log_contains(begin, offset)
+    begin, end, offset = start_marks(sid)
 
     dialogue, notes = run_dialogue(normalise_steps(sc["dialogue"], sc.get("greeting", 1)))
     settle_note = settle(offset, begin)
@@ -764,6 +771,86 @@ def summary(d: dict) -> str:
     return "\n".join(out)
 
 
+def settle_queue(timeout: float = 25.0) -> str:
+    """Wait until no message is in incoming/active (deferred and held ones may stay);
+    returns a note for the recording when the queue did not settle in time."""
+    def busy() -> list:
+        return [m for m in queue_json() if m.get("queue_name") not in ("deferred", "hold")]
+
+    end = time.monotonic() + timeout
+    time.sleep(0.3)
+    while time.monotonic() < end:
+        if not busy():
+            time.sleep(0.5)
+            if not busy():
+                return ""
+        time.sleep(0.2)
+    return f"queue did not settle within {timeout:.0f} s"
+
+
+def record_messages(sc: dict, machine: "Machine", write_setup, *, pause: float = 0.5,
+                    before=None, collect=None) -> dict:
+    """Start Postfix set up for scenario ``sc``, run its SMTP sessions one after another
+    (letting the queue settle after each), and return what a delivery recording keeps:
+    ``effective`` (postconf -n), ``sessions``, ``notes``, ``queue``, ``mailboxes``,
+    ``log``, plus what ``collect()`` returns. ``before()`` runs with Postfix stopped."""
+    sid = sc["id"]
+    machine.stop_postfix()
+    if before is not None:
+        before()
+    run(["postsuper", "-d", "ALL"], check=False)
+    clear_mail()
+    write_setup(sc, machine)
+    postfix_start(machine)
+    effective = run(["postconf", "-n"]).stdout
+    begin, end, offset = start_marks(sid)
+    sessions, notes = [], []
+    for m in sc["messages"]:
+        dialogue, n = run_dialogue(normalise_steps(m["steps"]))
+        sessions.append({"rcpts": m["rcpts"], "dialogue": dialogue})
+        notes += n
+        note = settle_queue()
+        if note:
+            notes.append(note)
+        time.sleep(pause)
+    queue = run(["postqueue", "-p"], check=False).stdout
+    mailboxes = read_mailboxes()
+    extra = collect() if collect is not None else {}
+    mark(end)
+    wait_log_contains(end, offset)
+    return {"effective": effective, "sessions": sessions, "notes": " ".join(notes),
+            "queue": queue, "mailboxes": mailboxes, "log": log_between(offset, begin, end),
+            **extra}
+
+
+def take_machine(ports, *, restore_at_exit: bool = True) -> "Machine":
+    """What every recorder checks before it touches the machine, and its safety net.
+
+    Root, Postfix installed, nothing on ``ports``, Postfix not running; then
+    SIGTERM/SIGHUP become KeyboardInterrupt (so ``finally`` blocks restore)
+    and, with ``restore_at_exit``, the machine is restored when Python exits.
+    """
+    if os.geteuid() != 0:
+        sys.exit("must run as root (it configures and starts the system's postfix)")
+    if shutil.which("postfix") is None:
+        sys.exit("postfix is not installed (apt-get install postfix)")
+    for port in ports:
+        if port_open(port):
+            sys.exit(f"something already listens on port {port}: not touching it")
+    machine = Machine()
+    if machine.master_pid() is not None:
+        sys.exit("postfix is already running: stop it first")
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    if restore_at_exit:
+        atexit.register(machine.restore)
+    return machine
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", nargs="+", metavar="ID", help="record only these scenarios")
@@ -792,24 +879,9 @@ def main() -> int:
             sys.exit(f"unknown scenario id(s): {', '.join(sorted(unknown))}")
         scenarios = [s for s in scenarios if s["id"] in args.only]
 
-    if os.geteuid() != 0:
-        sys.exit("must run as root (it configures and starts the system's postfix)")
-    if shutil.which("postfix") is None or shutil.which("smtp-sink") is None:
-        sys.exit("postfix / smtp-sink not installed (apt-get install postfix)")
-    for port in (SMTP_PORT, SINK_PORT):
-        if port_open(port):
-            sys.exit(f"something already listens on port {port}: not touching it")
-
-    machine = Machine()
-    if machine.master_pid() is not None:
-        sys.exit("postfix is already running: stop it first")
-
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    atexit.register(machine.restore)
+    if shutil.which("smtp-sink") is None:
+        sys.exit("smtp-sink not installed (apt-get install postfix)")
+    machine = take_machine((SMTP_PORT, SINK_PORT))
 
     out = args.out
     (out / "logs").mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,8 @@ because other recording scripts use the same Postfix installation.
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -354,21 +352,7 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", metavar="ID")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("must run as root")
-    for port in (rp.SMTP_PORT, rp.SINK_PORT):
-        if rp.port_open(port):
-            sys.exit(f"something already listens on port {port}: not touching it")
-    machine = rp.Machine()
-    if machine.master_pid() is not None:
-        sys.exit("postfix is already running: stop it first")
-
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    atexit.register(machine.restore)
+    machine = rp.take_machine((rp.SMTP_PORT, rp.SINK_PORT), restore_at_exit=True)
     wanted = set(args.only or [])
     results: list[dict] = []
     try:

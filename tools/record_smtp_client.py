@@ -28,11 +28,7 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
-import os
-import shutil
-import signal
 import socket
 import sys
 import threading
@@ -296,23 +292,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     cases = [c for c in CASES if not args.only or c["id"] in args.only]
-    if os.geteuid() != 0:
-        sys.exit("must run as root (it configures and starts the system's postfix)")
-    if shutil.which("postfix") is None:
-        sys.exit("postfix is not installed")
-    for port in (rp.SMTP_PORT, PEER_PORT):
-        if rp.port_open(port):
-            sys.exit(f"something already listens on port {port}: not touching it")
-    machine = rp.Machine()
-    if machine.master_pid() is not None:
-        sys.exit("postfix is already running: stop it first")
-
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    atexit.register(machine.restore)
+    machine = rp.take_machine((rp.SMTP_PORT, PEER_PORT), restore_at_exit=True)
     args.out.mkdir(parents=True, exist_ok=True)
     dns = None
     failed = []

@@ -28,11 +28,9 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import sys
 import time
-import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -222,55 +220,17 @@ def write_setup(sc: dict, machine: rp.Machine) -> None:
     make_vmail()
 
 
-def settle_queue(timeout: float = 25.0) -> str:
-    """Wait until no message is in incoming/active (deferred ones may stay)."""
-    end = time.monotonic() + timeout
-    time.sleep(0.3)
-    while time.monotonic() < end:
-        if not [m for m in rp.queue_json() if m.get("queue_name") not in ("deferred", "hold")]:
-            time.sleep(0.5)
-            if not [m for m in rp.queue_json()
-                    if m.get("queue_name") not in ("deferred", "hold")]:
-                return ""
-        time.sleep(0.2)
-    return f"queue did not settle within {timeout:.0f} s"
-
-
 def record(sc: dict, machine: rp.Machine, version: str) -> dict:
-    sid = sc["id"]
-    machine.stop_postfix()
-    rp.run(["postsuper", "-d", "ALL"], check=False)
-    rp.clear_mail()
-    write_setup(sc, machine)
-    rp.postfix_start(machine)
-    effective = rp.run(["postconf", "-n"]).stdout
-    token = uuid.uuid4().hex[:12]
-    begin, end = f"record-begin-{sid}-{token}", f"record-end-{sid}-{token}"
-    offset = rp.log_offset()
-    rp.mark(begin)
-    rp.wait_log_contains(begin, offset)
-    sessions, notes = [], []
-    for m in sc["messages"]:
-        dialogue, n = rp.run_dialogue(rp.normalise_steps(m["steps"]))
-        sessions.append({"rcpts": m["rcpts"], "dialogue": dialogue})
-        notes += n
-        note = settle_queue()
-        if note:
-            notes.append(note)
-        time.sleep(1.1)       # one message per second: Maildir names start with the time
-    queue = rp.run(["postqueue", "-p"], check=False).stdout
-    mailboxes = rp.read_mailboxes()
-    files = read_vmail()
-    rp.mark(end)
-    rp.wait_log_contains(end, offset)
-    lines = rp.log_between(offset, begin, end)
+    # one message per second: Maildir file names start with the time
+    r = rp.record_messages(sc, machine, write_setup, pause=1.1,
+                           collect=lambda: {"vmail": read_vmail()})
     return {
-        "id": sid, "title": sc["title"], "postfix_version": version,
+        "id": sc["id"], "title": sc["title"], "postfix_version": version,
         "hostname": socket.gethostname(), "vmail_uid": VUID,
-        "main_cf": sc["main_cf"], "main_cf_effective": effective,
-        "files": sc["files"], "users": rp.USERS, "sessions": sessions,
-        "log": lines, "mailboxes": mailboxes, "vmail": files,
-        "queue": queue, "notes": " ".join(notes),
+        "main_cf": sc["main_cf"], "main_cf_effective": r["effective"],
+        "files": sc["files"], "users": rp.USERS, "sessions": r["sessions"],
+        "log": r["log"], "mailboxes": r["mailboxes"], "vmail": r["vmail"],
+        "queue": r["queue"], "notes": r["notes"],
     }
 
 
@@ -280,22 +240,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     scenarios = [s for s in SCENARIOS if not args.only or s["id"] in args.only]
-    if os.geteuid() != 0:
-        sys.exit("must run as root")
     if os.path.lexists(VMAIL):
         sys.exit(f"{VMAIL} exists: not touching it")
-    for port in (rp.SMTP_PORT, rp.SINK_PORT):
-        if rp.port_open(port):
-            sys.exit(f"something already listens on port {port}: not touching it")
-    machine = rp.Machine()
-    if machine.master_pid() is not None:
-        sys.exit("postfix is already running: stop it first")
 
-    def on_signal(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    machine = rp.take_machine((rp.SMTP_PORT, rp.SINK_PORT), restore_at_exit=False)
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
     try:
