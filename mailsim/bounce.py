@@ -319,7 +319,7 @@ def build_dsn(host_like: Any, *, queue_id: str, dsn_queue_id: str, sender: str,
         "delay_warning_time_hours": str(_seconds(get("delay_warning_time"), "h") // 3600),
         "maximal_queue_lifetime_days": str(_seconds(get("maximal_queue_lifetime"), "d") // 86400),
     }
-    for line in _BODY[kind]:
+    for line in ([] if postmaster_copy else _BODY[kind]):   # postmaster gets no boiler-plate
         lines.append(re.sub(r"\$(\w+)", lambda mm: macros.get(mm.group(1), mm.group(0)), line))
     for r in recipients:
         add("")
@@ -335,8 +335,8 @@ def build_dsn(host_like: Any, *, queue_id: str, dsn_queue_id: str, sender: str,
     if envid:
         add(f"Original-Envelope-Id: {envid}")
     add(f"X-Postfix-Queue-ID: {queue_id}")
-    if sender:
-        add(f"X-Postfix-Sender: rfc822; {sender}")
+    # the null sender is shown as mail_addr_mail_daemon(): MAILER-DAEMON@$myhostname
+    add(f"X-Postfix-Sender: rfc822; {sender or 'MAILER-DAEMON@' + myhostname}")
     if arrival > 0:
         add(f"Arrival-Date: {rfc2822_date(arrival)}")
     max_queue = _seconds(get("maximal_queue_lifetime"), "d")
@@ -356,7 +356,8 @@ def build_dsn(host_like: Any, *, queue_id: str, dsn_queue_id: str, sender: str,
             add(f"Will-Retry-Until: {rfc2822_date(arrival + max_queue)}")
 
     # -- the original message, or its headers
-    headers_only = kind != "failure" or postmaster_copy or ret == "HDRS"
+    # a postmaster copy has the headers only, a double bounce (ret FULL) the whole message
+    headers_only = kind != "failure" or ret == "HDRS" or (postmaster_copy and ret != "FULL")
     limit = int(get("bounce_size_limit") or 0)
     size = len(original) if message_size is None else message_size
     if limit > 0 and (size <= 0 or size > limit):
@@ -369,7 +370,7 @@ def build_dsn(host_like: Any, *, queue_id: str, dsn_queue_id: str, sender: str,
     if eight:
         add(f"Content-Transfer-Encoding: {encoding}")
     add("")
-    add(f"Return-Path: <{sender}>")
+    add(f"Return-Path: <{sender or 'MAILER-DAEMON@' + myhostname}>")
     text = original.decode("utf-8", "surrogateescape").replace("\r\n", "\n")
     body_lines = text.split("\n")
     if body_lines and body_lines[-1] == "":

@@ -25,7 +25,8 @@ comes from :func:`mailsim.bounce.build_dsn`.
 
 Parameters read (Postfix 3.7 defaults): notify_classes (resource, software),
 bounce_notice_recipient (postmaster), 2bounce_notice_recipient (postmaster),
-delay_notice_recipient (postmaster), double_bounce_sender (double-bounce),
+delay_notice_recipient (postmaster), double_bounce_sender (double-bounce, at
+$myhostname),
 delay_warning_time, maximal_queue_lifetime (in the delay template),
 myorigin, myhostname.
 
@@ -62,12 +63,22 @@ def _qualify(host, addr: str) -> str:
     return addr if "@" in addr or not addr else f"{addr}@{host.conf['myorigin']}"
 
 
+def _double_bounce(host) -> str:
+    """mail_addr_double_bounce(): double_bounce_sender@$myhostname."""
+    return f"{host.conf['double_bounce_sender']}@{host.conf['myhostname']}"
+
+
 def post_mail(host, sender: str, recipient: str, build) -> str:
     """Create a queue file, let ``build(new_queue_id)`` write the message, submit it
-    through cleanup (which logs ``message-id=`` and wakes qmgr); returns the new id."""
+    through cleanup (which logs ``message-id=`` and wakes qmgr); returns the new id.
+
+    A bare ``recipient`` (``postmaster``) is qualified with ``$myorigin`` as
+    cleanup does, and stays the original recipient (local logs ``orig_to=<postmaster>``).
+    """
     f = host.new_queue_file()
     content = build(f.queue_id)
-    rcpt = Recipient(recipient, recipient, "", f"rfc822;{recipient}")
+    address = _qualify(host, recipient)
+    rcpt = Recipient(address, recipient, "", f"rfc822;{address}")
     from .cleanup import submit
     submit(host, sender=sender, recipients=[rcpt], content=content, origin="bounce",
            file=f, attrs={"rewrite_context": "local"})
@@ -95,7 +106,7 @@ def notify_failure(host, qf: QueueFile, failed: list[tuple[RecipientStatus, str]
     """Non-delivery notifications for ``failed`` ((status, NOTIFY) pairs); returns new ids."""
     log = lambda text: host.log.write("bounce", pid, text)  # noqa: E731
     classes = _classes(host)
-    double = _qualify(host, host.conf["double_bounce_sender"])
+    double = _double_bounce(host)
     out: list[str] = []
     if qf.sender.lower() == double.lower():
         host.log.write("bounce", pid, f"warning: {qf.queue_id}: undeliverable postmaster "
@@ -105,7 +116,7 @@ def notify_failure(host, qf: QueueFile, failed: list[tuple[RecipientStatus, str]
         if classes & {"bounce", "2bounce"}:
             pm = host.conf["2bounce_notice_recipient"]
             rs = [s for s, _ in failed]
-            nid = post_mail(host, double, _qualify(host, pm),
+            nid = post_mail(host, double, pm,
                             _dsn(host, qf, rs, "failure", postmaster_copy=True,
                                  to=pm, ret="FULL"))
             log(f"{qf.queue_id}: postmaster non-delivery notification: {nid}")
@@ -118,7 +129,7 @@ def notify_failure(host, qf: QueueFile, failed: list[tuple[RecipientStatus, str]
         out.append(nid)
     if "bounce" in classes:
         pm = host.conf["bounce_notice_recipient"]
-        nid = post_mail(host, double, _qualify(host, pm),
+        nid = post_mail(host, double, pm,
                         _dsn(host, qf, [s for s, _ in failed], "failure",
                              postmaster_copy=True, to=pm, ret="HDRS"))
         log(f"{qf.queue_id}: postmaster non-delivery notification: {nid}")
@@ -152,8 +163,7 @@ def notify_delay(host, qf: QueueFile, delayed: list[tuple[RecipientStatus, str]]
         out.append(nid)
     if "delay" in _classes(host):
         pm = host.conf["delay_notice_recipient"]
-        double = _qualify(host, host.conf["double_bounce_sender"])
-        nid = post_mail(host, double, _qualify(host, pm),
+        nid = post_mail(host, _double_bounce(host), pm,
                         _dsn(host, qf, [s for s, _ in delayed], "delay",
                              postmaster_copy=True, to=pm, ret="HDRS"))
         host.log.write("bounce", pid, f"{qf.queue_id}: postmaster delay notification: {nid}")

@@ -43,6 +43,7 @@ sys.path.insert(0, str(HERE))
 import record_postfix as rp  # noqa: E402
 
 OUT = rp.REPO / "tests/golden/local"
+NOTIFY_OUT = rp.REPO / "tests/golden/notify"
 TMP_DIR = Path("/tmp/mailsim-local")
 EHLO = "EHLO client.example.org\r\n"
 DATE = "Date: Mon, 01 Jan 2024 12:00:00 +0000\r\n"
@@ -51,7 +52,8 @@ DATE = "Date: Mon, 01 Jan 2024 12:00:00 +0000\r\n"
 def message(rcpts: list[str], subject: str, msgid: str, headers: str = "",
             sender: str = "alice@example.com") -> dict:
     """One SMTP session that sends one message."""
-    body = (f"From: {sender}\r\nTo: {', '.join(rcpts)}\r\nSubject: {subject}\r\n{DATE}"
+    body = (f"From: {sender or 'MAILER-DAEMON@client.example.org'}\r\nTo: {', '.join(rcpts)}\r\n"
+            f"Subject: {subject}\r\n{DATE}"
             f"Message-ID: <{msgid}@client.example.org>\r\n{headers}\r\n"
             "Hello,\r\nFrom the local test.\r\n.\r\n")
     steps = [EHLO, f"MAIL FROM:<{sender}>\r\n"]
@@ -206,12 +208,35 @@ def record(sc: dict, machine: rp.Machine, version: str, homes0) -> dict:
     }
 
 
+# bounce(8)'s notify_classes: postmaster copies and double bounces, after a local(8) bounce
+# (ghost: nosuchuser in the recording machine's aliases); recorded with --notify
+NOTIFY = [
+    dict(id="notify-bounce", title="notify_classes with bounce: the sender's bounce and a "
+                                   "postmaster copy (headers only)",
+         main_cf={"notify_classes": "bounce, resource, software"},
+         messages=[message(["ghost@example.com"], "bounce with a postmaster copy", "nb-1")]),
+    dict(id="notify-2bounce", title="notify_classes with 2bounce: a bounce that bounces goes "
+                                    "to postmaster; a single bounce gets no copy",
+         main_cf={"notify_classes": "2bounce, resource, software"},
+         messages=[message(["ghost@example.com"], "null sender bounces", "nb-2", sender=""),
+                   message(["ghost@example.com"], "single bounce", "nb-3")]),
+    dict(id="notify-default-null", title="default notify_classes: a bounce that bounces is "
+                                         "dropped",
+         messages=[message(["ghost@example.com"], "null sender, default classes", "nb-4",
+                           sender="")]),
+]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", nargs="+", metavar="ID")
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--notify", action="store_true",
+                    help="record the notify_classes scenarios (into tests/golden/notify)")
+    ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    scenarios = [s for s in SCENARIOS if not args.only or s["id"] in args.only]
+    pool = NOTIFY if args.notify else SCENARIOS
+    args.out = args.out or (NOTIFY_OUT if args.notify else OUT)
+    scenarios = [s for s in pool if not args.only or s["id"] in args.only]
     machine = rp.take_machine((rp.SMTP_PORT, rp.SINK_PORT), restore_at_exit=False)
     (args.out / "logs").mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
