@@ -71,7 +71,7 @@ Example
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import bounce_log
@@ -137,6 +137,7 @@ class QueueManager:
         self._pids: dict[str, int] = {}
         self.throttled: set[str] = set()        # transports whose agent could not start
         self._warned: set[str] = set()
+        self._queued: dict[int, Recipient] = {}  # agent's recipient -> the queue file's
         self.results: list[MessageResult] = []
 
     # -- helpers ---------------------------------------------------------------------------
@@ -287,15 +288,20 @@ class QueueManager:
         self._log(f"{qf.queue_id}: from=<{qf.sender}>, size={message_size(qf.content)}, "
                   f"nrcpt={len(qf.recipients)} (queue active)")
         tr = host.trivial_rewrite()
+        self._queued.clear()
         routes = {}
         for r in qf.recipients:
             if _key(r) not in done:
                 rs = tr.resolve(r.address)
-                routes[_key(r)] = (r, rs.transport, rs.nexthop)
+                # the agent gets trivial-rewrite's recipient (peter -> peter@$myhostname)
+                resolved = r if not rs.recipient or rs.recipient == r.address else \
+                    replace(r, address=rs.recipient, orig=r.orig or r.address)
+                self._queued[id(resolved)] = r
+                routes[_key(r)] = (resolved, rs.transport, rs.nexthop)
         # Postfix's order: transport, next hop, domain (ignoring case), address
         todo_routes = sorted(routes.values(), key=lambda t: (
             t[1], t[2], t[0].address.rpartition("@")[2].lower(), t[0].address))
-        todo = [r for r, _, _ in todo_routes]
+        todo = [self._queued[id(r)] for r, _, _ in todo_routes]
         groups: dict[tuple[str, str], list[Recipient]] = {}
         for rcpt, transport, nexthop in todo_routes:
             groups.setdefault((transport, nexthop), []).append(rcpt)
@@ -340,7 +346,8 @@ class QueueManager:
                      journal: Path, success: list, failed: list) -> None:
         host = self.host
         for (transport, nexthop), rcpts in groups.items():
-            for rcpt, out in self._deliver(qf, transport, nexthop, rcpts, t_active):
+            for agent_rcpt, out in self._deliver(qf, transport, nexthop, rcpts, t_active):
+                rcpt = self._queued.get(id(agent_rcpt), agent_rcpt)   # as in the queue file
                 res.delivered.extend(s.address for s in out.delivered)
                 res.trace.extend(out.delivered + out.bounced)
                 if wants(rcpt.notify, "SUCCESS"):

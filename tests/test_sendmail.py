@@ -35,8 +35,6 @@ GAPS = {
     # a last line without LF is two queue-file records (CONT + empty NORM): size +2
     "crlf": "cleanup: message_size of an unterminated last line",
     "no-final-newline": "cleanup: message_size of an unterminated last line",
-    # trivial-rewrite resolves a bare "peter" as peter@$myhostname
-    "no-append-at-myorigin": "trivial-rewrite: resolve of a bare user name",
 }
 #: log lines of the recording that another case caused (local(8) saw aliases.db change after -bi)
 NOISE = re.compile(r"has changed -- restarting$")
