@@ -513,14 +513,18 @@ class QueueManager:
                             st.action = "relayed"
                     yield rr.recipient, out
         elif program in ("error", "discard"):
+            # error(8) bounces (retry: defers), discard(8) says sent; the next hop is
+            # the text, with an optional leading status code (dsn_split)
             pid = self.agent_pid(transport)
+            default = {"discard": "2.0.0", "error": "5.0.0"}[program]
+            if transport == "retry":
+                default = "4.0.0"
+            if program == "error" and nexthop.startswith("User unknown"):
+                default = "5.1.1"               # trivial-rewrite's text for a virtual alias domain
+            dsn, text = dsn_split(default, nexthop)
+            status = ("sent" if program == "discard" else
+                      "deferred" if transport == "retry" else "bounced")
             for r in rcpts:
-                if program == "discard":
-                    dsn, status, text = "2.0.0", "sent", nexthop or "discarded"
-                else:
-                    dsn = "5.1.1" if "unknown" in nexthop.lower() else "5.0.0"
-                    dsn, status, text = (("4.0.0", "deferred", nexthop) if transport == "retry"
-                                         else (dsn, "bounced", nexthop))
                 log_adhoc(host, program, pid, qf, r.address, r.orig, "none", text, dsn, status,
                           active=t_active)
                 yield r, _simple(r, dsn, status, text)
@@ -533,6 +537,17 @@ class QueueManager:
                 log_adhoc(host, "qmgr", self.pid, qf, r.address, r.orig, "none",
                           TRANSPORT_UNAVAILABLE, "4.3.0", "deferred", active=t_active)
                 yield r, Outcome(deferred=("4.3.0", TRANSPORT_UNAVAILABLE))
+
+
+def dsn_split(default: str, text: str) -> tuple[str, str]:
+    """Postfix's dsn_split(): a leading "X.Y.Z " status code, else ``default``.
+
+    >>> dsn_split("5.0.0", "5.1.1 User unknown"), dsn_split("2.0.0", "mail.example.com")
+    (('5.1.1', 'User unknown'), ('2.0.0', 'mail.example.com'))
+    """
+    import re
+    m = re.match(r"\s*([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)(.*)", text)
+    return (m.group(1), m.group(2)) if m else (default, text.strip())
 
 
 def _simple(r: Recipient, dsn: str, status: str, text: str, relay: str = "none") -> Outcome:
