@@ -287,6 +287,8 @@ class Host:
         self.conf = self._load_conf()
         self._maps.clear()
         self._setup()
+        for name in ("_cleanup_pid", "_trivial_pid"):      # new daemon processes
+            self.__dict__.pop(name, None)
         if self.__dict__.get("_qmgr") is not None:
             from .qmgr import QueueManager
             self._qmgr = QueueManager(self)

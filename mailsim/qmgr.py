@@ -346,10 +346,14 @@ class QueueManager:
                      journal: Path, success: list, failed: list) -> None:
         host = self.host
         for (transport, nexthop), rcpts in groups.items():
+            local = self._program(transport) == "local"
             for agent_rcpt, out in self._deliver(qf, transport, nexthop, rcpts, t_active):
                 rcpt = self._queued.get(id(agent_rcpt), agent_rcpt)   # as in the queue file
                 res.delivered.extend(s.address for s in out.delivered)
-                res.trace.extend(out.delivered + out.bounced)
+                # trace(8)'s form names the agent: "delivery via local: unknown user: ..."
+                res.trace.extend(out.delivered + [
+                    replace(st, reason=f"delivery via local: {st.reason}") if local else st
+                    for st in out.bounced])
                 if wants(rcpt.notify, "SUCCESS"):
                     success.extend(out.delivered)
                 res.bounced.extend(out.bounced)
@@ -388,8 +392,6 @@ class QueueManager:
         rows = []
         for st in res.trace:
             st = RecipientStatus(**{**vars(st)})
-            if st.action == "failed" and not st.reason.startswith("delivery via "):
-                st.reason = f"delivery via local: {st.reason}" if st.reason else st.reason
             if probe:
                 st.action = "deliverable" if st.action == "delivered" else "undeliverable"
             rows.append(st)
