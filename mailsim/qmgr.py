@@ -29,14 +29,14 @@ What Postfix's queue manager does, and mailsim with it
 Crash safety
 ------------
 A message is always in exactly one queue directory (every move is one
-``rename``). Each message in ``active`` has a journal ``active/.QID.done``:
-a ``B`` line per recipient before it is handed to its agent, a ``D`` line
-when the agent is done with it (one ``write`` each; Postfix marks delivered
-recipients in the queue file itself). A queue manager that starts -- for
-example after ``kill -9`` -- first takes over what is in ``active``, skips
-the recipients marked ``D``, and delivers those marked only ``B`` "in
-doubt" (``host.in_doubt``): local(8) then checks whether the mailbox already
-holds that very copy before it appends another.
+``rename``). A message with several recipients has a journal
+``active/.QID.done`` in ``active``: one line per recipient its agent is done
+with (one ``write`` each; Postfix marks delivered recipients in the queue
+file itself). A queue manager that starts -- for example after ``kill -9``
+-- first takes over what is in ``active``, skips the recipients the journal
+marks done, and delivers the others "in doubt" (``host.in_doubt``): local(8)
+then checks whether the mailbox already holds that very copy before it
+appends another. (A remote delivery in doubt is sent again, as Postfix does.)
 
 The clock
 ---------
@@ -204,10 +204,11 @@ class QueueManager:
         forwarded mail are new incoming mail).
         """
         n = 0
+        self._programs: dict[str, str | None] = {}
         if not self.recovered:
             self.recovered = True
-            for p in self._files("active"):
-                self.results.append(self._handle(p))
+            for p in self._files("active"):     # left by a queue manager that died
+                self.results.append(self._handle(p, recovering=True))
                 n += 1
         now = self.host.clock.now()
         if flush or now >= self.next_scan:
@@ -252,6 +253,7 @@ class QueueManager:
 
     # -- one message -----------------------------------------------------------------------
     def _take(self, path: Path) -> int:
+        from_deferred = path.parent.name != "incoming"
         active = self.host.spool / "active" / path.name
         try:
             os.replace(path, active)            # one step: never in two queues
@@ -261,7 +263,8 @@ class QueueManager:
                 os.replace(path, active)
             except FileNotFoundError:           # another queue manager took it
                 return 0
-        bounce_log.remove(self.host.spool, path.name)
+        if from_deferred:                       # the reasons of the last attempt go
+            bounce_log.remove(self.host.spool, path.name)
         self.results.append(self._handle(active))
         return 1
 
@@ -273,14 +276,15 @@ class QueueManager:
                   f'to queue "corrupt"')
         return MessageResult(active.name)
 
-    def _handle(self, active: Path) -> MessageResult:
+    def _handle(self, active: Path, recovering: bool = False) -> MessageResult:
         host = self.host
         try:
             qf = read_queue_file(active)
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             return self._corrupt(active)
         journal = active.parent / f".{qf.queue_id}.done"
-        done, begun = _read_journal(journal)
+        done = _read_journal(journal) if recovering else set()
+        self._journal_each, self._recovering = False, recovering
         res = MessageResult(qf.queue_id)
         t_active = host.clock.now()
         if not qf.warn_time and host.conf.time("delay_warning_time") > 0:
@@ -309,9 +313,9 @@ class QueueManager:
         failed: list[tuple[RecipientStatus, str]] = []
         if any(t in self.throttled for _, t, _ in todo_routes):
             return res                          # stays in active until qmgr restarts
-        for rcpt in todo:
-            _append_journal(journal, "B\t" + _key(rcpt))
-        host.in_doubt = {_key(r) for r in todo} & begun     # a crash came mid-delivery
+        # after a crash every recipient not marked done may have been delivered already
+        host.in_doubt = {_key(r) for r in todo} if recovering else set()
+        self._journal_each = len(todo) > 1      # one recipient: removing the file says "done"
         try:
             self._deliver_all(qf, groups, t_active, res, journal, success, failed)
         except AgentFatal as e:
@@ -364,8 +368,8 @@ class QueueManager:
                     bounce_log.append(host.spool, qf.queue_id, bounce_log.DeferRecord(
                         rcpt.orig or rcpt.address, rcpt.address, dsn, reason,
                         rcpt.orcpt, rcpt.notify))
-                else:
-                    _append_journal(journal, "D\t" + _key(rcpt))
+                elif self._journal_each:
+                    _append_journal(journal, _key(rcpt))
 
     def _bounce_failed(self, qf: QueueFile, e, failed, res: MessageResult, journal: Path) -> None:
         """The notification could not be posted (cleanup refused it, e.g. over
@@ -408,7 +412,10 @@ class QueueManager:
 
     def _remove(self, qf: QueueFile, active: Path, journal: Path) -> None:
         active.unlink()
-        for p in (journal, bounce_log.path(self.host.spool, qf.queue_id)):
+        stale = [journal] if self._journal_each or self._recovering else []
+        if qf.attrs.get("reason"):              # it was deferred before: its defer log
+            stale.append(bounce_log.path(self.host.spool, qf.queue_id))
+        for p in stale:
             try:
                 p.unlink()
             except FileNotFoundError:
@@ -464,11 +471,12 @@ class QueueManager:
 
     # -- delivery agents -------------------------------------------------------------------
     def _program(self, transport: str) -> str | None:
-        """The daemon behind a master.cf service (``relay`` -> ``smtp``)."""
-        for e in self.host.master_entries():
-            if e.service == transport and e.type == "unix":
-                return e.program
-        return None
+        """The daemon behind a master.cf service (``relay`` -> ``smtp``); read once a run."""
+        cache = self.__dict__.setdefault("_programs", {})
+        if transport not in cache:
+            cache[transport] = next((e.program for e in self.host.master_entries()
+                                     if e.service == transport and e.type == "unix"), None)
+        return cache[transport]
 
     def _deliver(self, qf: QueueFile, transport: str, nexthop: str, rcpts: list[Recipient],
                  t_active: float):
@@ -574,18 +582,12 @@ def _local_outcome(r: Recipient, out) -> Outcome:
         list(out.bounced), out.deferred[-1] if out.deferred else None)
 
 
-def _read_journal(path: Path) -> tuple[set[str], set[str]]:
-    """(done, begun): recipients delivered, and recipients handed to an agent."""
-    done: set[str] = set()
-    begun: set[str] = set()
+def _read_journal(path: Path) -> set[str]:
+    """The recipients a message's journal marks delivered (done)."""
     try:
-        text = path.read_text("utf-8", "surrogateescape")
+        return set(path.read_text("utf-8", "surrogateescape").splitlines())
     except FileNotFoundError:
-        return done, begun
-    for line in text.splitlines():
-        kind, _, key = line.partition("\t")
-        (done if kind == "D" else begun).add(key)
-    return done, begun
+        return set()
 
 
 def _append_journal(path: Path, key: str) -> None:
