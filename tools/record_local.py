@@ -29,12 +29,10 @@ Run it under the shared lock (other recorders use the same Postfix):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -249,20 +247,8 @@ def main() -> int:
         rp.run(["postconf", "-F", "*/*/chroot = n"])
         machine.start_sink()
         version = rp.run(["postconf", "-dh", "mail_version"]).stdout.strip()
-        for sc in scenarios:
-            t = time.monotonic()
-            try:
-                result = record(sc, machine, version, homes0)
-            except Exception as e:  # keep going with the next scenario
-                failed.append(sc["id"])
-                rp.log(f"!! {sc['id']}: {e}")
-                continue
-            with open(args.out / f"{sc['id']}.json", "w") as f:
-                json.dump(result, f, indent=1)
-                f.write("\n")
-            with open(args.out / "logs" / f"{sc['id']}.log", "w", encoding="latin-1") as f:
-                f.write("".join(ln + "\n" for ln in result["log"]))
-            rp.log(f"{sc['id']} ({time.monotonic() - t:.1f} s) {result['notes']}")
+        failed += rp.record_each(scenarios, lambda sc: record(sc, machine, version, homes0),
+                                 args.out)
     except KeyboardInterrupt as e:
         rp.log(f"interrupted ({e})")
         failed.append("<interrupted>")

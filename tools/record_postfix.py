@@ -823,6 +823,28 @@ def record_messages(sc: dict, machine: "Machine", write_setup, *, pause: float =
             **extra}
 
 
+def record_each(scenarios: list[dict], record_one, out: Path) -> list[str]:
+    """Record every scenario with ``record_one(sc) -> dict``, writing ``OUT/ID.json`` and
+    ``OUT/logs/ID.log``; a scenario that fails is reported and skipped. Returns the ids
+    that failed."""
+    failed = []
+    for sc in scenarios:
+        t = time.monotonic()
+        try:
+            result = record_one(sc)
+        except Exception as e:  # keep going with the next scenario
+            failed.append(sc["id"])
+            log(f"!! {sc['id']}: {e}")
+            continue
+        with open(out / f"{sc['id']}.json", "w") as f:
+            json.dump(result, f, indent=1)
+            f.write("\n")
+        with open(out / "logs" / f"{sc['id']}.log", "w", encoding="latin-1") as f:
+            f.write("".join(ln + "\n" for ln in result["log"]))
+        log(f"{sc['id']} ({time.monotonic() - t:.1f} s) {result['notes']}")
+    return failed
+
+
 def take_machine(ports, *, restore_at_exit: bool = True) -> "Machine":
     """What every recorder checks before it touches the machine, and its safety net.
 
