@@ -100,7 +100,7 @@ _QUEUE = {  # qmgr(8), bounce(8), the delivery log: mailsim/qmgr.py, bounce_noti
     "stale_lock_time", "bounce_size_limit",
 }
 
-_SENDMAIL = {  # sendmail(1), postdrop(1), pickup(8): mailsim/sendmail.py, postdrop.py, pickup.py
+_SENDMAIL = {  # sendmail(1), postdrop(1), pickup(8): mailsim/sendmail/, postdrop.py, pickup.py
     "authorized_submit_users", "authorized_mailq_users", "authorized_flush_users",
     "sendmail_fix_line_endings", "default_verp_delimiters", "verp_delimiter_filter",
 }
