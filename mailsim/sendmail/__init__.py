@@ -56,10 +56,13 @@ sendmail_fix_line_endings (always), line_length_limit (2048),
 default_verp_delimiters (+=), verp_delimiter_filter (-=+), alias_database
 (Debian: hash:/etc/aliases), maillog_file (empty), myhostname, mail_name.
 
+A message larger than ``message_size_limit`` is refused as Postfix's sendmail
+refuses it (its file size limit makes the queue file write fail): "error
+writing queue file: File too large", exit 75.
+
 Not simulated: ``-C`` (another configuration directory), verbose logging
-(``-v -v``), ``local_login_sender_maps``, the message size limit at
-submission (cleanup enforces message_size_limit), header_size_limit for
-``-t``, the ``MAIL_CONFIG``/``MAIL_VERBOSE`` environment.
+(``-v -v``), ``local_login_sender_maps``, header_size_limit for ``-t``, the
+``MAIL_CONFIG``/``MAIL_VERBOSE`` environment.
 
 The code is split by job: ``context`` (one invocation: user, output, exit
 statuses), ``options`` (the command line), ``message`` (reading the message,
