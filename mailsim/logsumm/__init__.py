@@ -38,6 +38,9 @@ prints it). The order of equal counts is alphabetical (pflogsumm's is
 random). Per-day rows always have five columns (pflogsumm leaves out the
 trailing columns of a day that had none of that traffic).
 
+The code is split by job: ``lines`` reads one log line (and shortens names as
+pflogsumm does), this module counts, ``report`` prints.
+
 Examples
 --------
 >>> log = [
@@ -69,192 +72,18 @@ Counter({'192.0.2.7': 1})
 from __future__ import annotations
 
 import argparse
-import calendar
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, TextIO
 
+from .lines import (MONTHS, OUTCOMES, LogLine, _lower_domain, _reject_entry, _trim, _trim_reply,
+                    client_domain, parse_line)
+from .report import format_report
+
 __all__ = ["LogLine", "Summary", "RecipientDomain", "parse_line", "summarize", "read_log",
            "summarize_host", "format_report", "client_domain", "main", "OUTCOMES", "MONTHS"]
-
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-#: the columns of the traffic tables, in pflogsumm's order
-OUTCOMES = ("received", "delivered", "deferred", "bounced", "rejected")
-
-# -- one log line ------------------------------------------------------------------------------
-_SYSLOG = re.compile(r"(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) "
-                     r"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d) \S+ (?P<rest>.+)")
-_RFC3339 = re.compile(r"(?P<y>\d{4})-(?P<mon>\d\d)-(?P<day>\d\d)T(?P<h>\d\d):(?P<m>\d\d):"
-                      r"(?P<s>\d\d)(?:\.\d+)?(?:[+-]\d\d:\d\d|Z) \S+ (?P<rest>.+)")
-_SOLARIS_ID = re.compile(r": \[ID \d+ [^\]]+\] ")
-
-
-@dataclass(frozen=True)
-class LogLine:
-    """One Postfix log line, split up: time, service (``smtpd``, ``relay/smtp``), text.
-
-    ``rest`` is everything after the host name (``postfix/smtpd[17]: ...``);
-    ``year`` is None for syslog's traditional time stamps.
-    """
-    month: int          # 1..12
-    day: int
-    hour: int
-    minute: int
-    second: int
-    year: int | None
-    service: str
-    text: str
-    rest: str
-
-    @property
-    def word(self) -> str:
-        """The first word of the text: a queue id, ``NOQUEUE``, ``warning``, ``connect``..."""
-        m = re.match(r"[^:\s]+", self.text)
-        return m.group(0) if m else ""
-
-    def timestamp(self, year: int) -> float:
-        """Seconds since the epoch (UTC), taking ``year`` when the line has none."""
-        return float(calendar.timegm((self.year or year, self.month, self.day,
-                                      self.hour, self.minute, self.second, 0, 0, 0)))
-
-
-def _program(rest: str, syslog_name: str) -> tuple[str, str] | None:
-    """(service, text) of ``postfix/smtpd[17]: text``; None for other programs."""
-    m = re.match(rf"(?:postfix|{re.escape(syslog_name)})(?:/(?:smtps|submission))?/([^\[:]*)"
-                 r"(?:\[\d+\])?: ?(.*)", rest)
-    if m:
-        return m.group(1), m.group(2)
-    m = re.match(r"(postfix(?:-script)?)(?:\[\d+\])?: (.*)", rest)
-    return (m.group(1), m.group(2)) if m else None
-
-
-def parse_line(line: str, syslog_name: str = "postfix") -> LogLine | None:
-    """Split a log line; None when it is not a Postfix line.
-
-    >>> ln = parse_line("Nov 25 08:56:59 mail postfix/smtpd[15983]: connect from localhost[127.0.0.1]")
-    >>> ln.service, ln.word, ln.hour
-    ('smtpd', 'connect', 8)
-    >>> parse_line("Nov 25 08:56:59 mail sshd[1]: Accepted publickey") is None
-    True
-    """
-    line = _SOLARIS_ID.sub(": ", line.rstrip("\n"), count=1)
-    m = _SYSLOG.match(line)
-    if m and m.group("mon") in MONTHS:
-        month, year = MONTHS.index(m.group("mon")) + 1, None
-    else:
-        m = _RFC3339.match(line)
-        if not m:
-            return None
-        month, year = int(m.group("mon")), int(m.group("y"))
-    prog = _program(m.group("rest"), syslog_name)
-    if prog is None:
-        return None
-    return LogLine(month, int(m.group("day")), int(m.group("h")), int(m.group("m")),
-                   int(m.group("s")), year, prog[0], prog[1], m.group("rest"))
-
-
-# -- how pflogsumm shortens things --------------------------------------------------------------
-def _trim(text: str, width: int) -> str:
-    """Cut ``text`` to ``width`` characters, the last three being ``...``."""
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
-def _trim_reply(text: str, width: int) -> str:
-    """Shorten a remote server's reason: drop ``... said:`` prefixes, then leading
-    ``word:`` parts, then cut.
-
-    >>> _trim_reply("cannot update mailbox /var/mail/bob for user bob. error writing message: File too large", 66)
-    'File too large'
-    """
-    while len(text) > width:
-        if " said: " in text:
-            text = text.rsplit(" said: ", 1)[1]
-        elif ":" in text:
-            text = text.split(":", 1)[1].lstrip(" ")
-        else:
-            return text[:width - 3] + "..."
-    return text
-
-
-_IP4 = r"(?:\d{1,3}\.){3}\d{1,3}"
-_SHORT_TLD = re.compile(r"^(?:.*)\.([^.]+)\.([^.]{3}|[^.]{2,3}\.[^.]{2})$")
-
-
-def client_domain(client: str) -> str:
-    """The domain of an smtpd client ``name[addr]``: the last two labels of the name,
-    or the address when the name is ``unknown``.
-
-    >>> client_domain("mail.example.com[192.0.2.1]"), client_domain("unknown[192.0.2.7]")
-    ('example.com', '192.0.2.7')
-    >>> client_domain("localhost[127.0.0.1]")
-    'localhost'
-    """
-    m = (re.match(rf"([^\[]*)\[({_IP4})\]", client)
-         or re.match(r"([^/]*)/([0-9a-f.:]+)", client, re.I)
-         or re.match(r"([^\[(/]*)[\[(/]([^\])]+)[\])]:?\d*$", client))
-    name, addr = (m.group(1), m.group(2)) if m else ("", "")
-    if name in ("", "unknown"):
-        return addr
-    short = _SHORT_TLD.match(name)
-    return f"{short.group(1)}.{short.group(2)}".lower() if short else name
-
-
-def _sort_key(name: str) -> str:
-    """Order of equal counts: IPv4 addresses numerically, names by reversed labels."""
-    first = name.split()[0] if name.split() else ""
-    if re.fullmatch(_IP4, first):
-        return "".join(chr(int(o)) for o in first.split("."))
-    return "".join(reversed(re.split(r"[.@]", first))).lower()
-
-
-def _lower_domain(addr: str) -> str:
-    """``User@Example.COM`` -> ``User@example.com`` (the local part keeps its case)."""
-    local, at, domain = addr.partition("@")
-    return local + at + domain.lower() if at else addr
-
-
-# -- restriction actions (reject, reject_warning, hold, discard) --------------------------------
-_ACTION = re.compile(r".* \b(?:reject(?:_warning)?|hold|discard): (\S+) from (\S+?): (.*)$")
-
-
-def _short_reason(stage: str, reply: str) -> str:
-    """The reason pflogsumm files a restriction action under."""
-    if stage in ("RCPT", "DATA", "CONNECT"):
-        r = re.sub(r"^(\d{3} <).*?(>:)", r"\1\2", reply)
-        r = re.sub(r"^(?:\d{3} \d\.\d\.\d )(Protocol error);.*$", r"\1", r)
-        r = re.sub(r"^(?:.*?[:;] )(?:\[[^\]]+\] )?([^;,]+)[;,].*$", r"\1", r)
-        r = re.sub(r"^((?:Sender|Recipient) address rejected: [^:]+):.*$", r"\1", r)
-        return re.sub(r"(client|Client host|Sender address) .+? blocked", "blocked", r)
-    if stage == "MAIL":
-        return re.sub(r"^\d{3} (?:<.+>: )?([^;:]+)[;:]?.*$", r"\1", reply)
-    return re.sub(r"^(?:.*[:;] )?([^,]+).*$", r"\1", reply)
-
-
-def _reject_entry(rest: str) -> tuple[str, str, str]:
-    """(stage, reason, who) for one smtpd restriction action line."""
-    m = _ACTION.match(rest)
-    stage, client, reply = m.groups() if m else ("", "", "")
-    reason = _short_reason(stage, reply)
-    to = (re.search(r"to=<([^>]+)>", reply) or re.search(r"\d{3} <([^>]+)>: User unknown ", reply)
-          or re.search(r"to=<(.*?)(?:[, ]|$)", reply))
-    frm = re.search(r"from=<([^>]+)>", reply)
-    if reason.startswith("Sender address rejected:"):
-        return stage, reason, frm.group(1) if frm else "<>"
-    if re.match(r"(Recipient address rejected:|User unknown( |$))", reason):
-        return stage, reason, to.group(1) if to else "<>"
-    special = re.match(r".*?\d{3} (Improper use of SMTP command pipelining);.*$", reason)
-    if special:
-        src = re.match(r".+? from (\S+?):.*$", rest)
-        return stage, special.group(1), src.group(1) if src else ""
-    special = re.match(r".*?\d{3} (Message size exceeds fixed limit);.*$", reason)
-    if special:
-        return stage, special.group(1), client_domain(client)
-    special = re.match(r".*?\d{3} (Server configuration (?:error|problem));.*$", reason)
-    if special:
-        return stage, "(Local) " + special.group(1), client_domain(client)
-    return stage, reason, client_domain(client)
 
 
 # -- the summary ----------------------------------------------------------------------------------
@@ -564,198 +393,6 @@ def read_log(path: str | Path) -> list[str]:
     return Path(path).read_text("utf-8", "surrogateescape").splitlines()
 
 
-# -- the report ------------------------------------------------------------------------------------
-def _scaled(value: float) -> tuple[int, str]:
-    """(number, unit): ``k`` above 512k, ``m`` above 512m, else a space."""
-    if value > 536870912:
-        return int(value / 1048576), "m"
-    if value > 524288:
-        return int(value / 1024), "k"
-    return int(value), " "
-
-
-def _units(value: float) -> str:
-    """A count as pflogsumm prints it: 6 wide, then its unit.
-
-    >>> _units(42), _units(1160000)
-    ('    42 ', '  1132k')
-    """
-    n, unit = _scaled(value)
-    return f"{n:6d}{unit}"
-
-
-def _time_units(seconds: float) -> str:
-    if seconds > 3600:
-        return f"{seconds / 3600:5.1f} h"
-    if seconds > 60:
-        return f"{seconds / 60:5.1f} m"
-    return f"{seconds:5.1f} s"
-
-
-def _title(text: str) -> str:
-    return f"\n{text}\n{'-' * len(text)}\n"
-
-
-def _list_title(text: str, empty: bool, quiet: bool) -> str | None:
-    if empty:
-        return None if quiet else f"\n{text}: none\n"
-    return f"\n{text}\n{'-' * len(text)}\n"
-
-
-def _by_count(counts: dict[str, int | float], limit: int) -> list[tuple[str, float]]:
-    """Highest first, ties in :func:`_sort_key` order; ``limit`` < 0 means all."""
-    items = sorted(counts.items(), key=lambda kv: (-kv[1], _sort_key(kv[0]), kv[0]))
-    return items if limit < 0 else items[:limit]
-
-
-def _grand_totals(s: Summary) -> list[str]:
-    out = [_title("Grand Totals"), "messages\n\n"]
-    n = [(s.received, "received"), (s.delivered, "delivered"), (s.forwarded, "forwarded")]
-    out += [f" {_units(v)}  {label}\n" for v, label in n]
-    more = "  ({}{} deferrals)".format(*_scaled(s.deferrals)) if s.deferrals else ""
-    out.append(f" {_units(s.deferred)}  deferred{more}\n")
-    out.append(f" {_units(s.bounced)}  bounced\n")
-    out.append(f" {_units(s.rejected)}  rejected ({s.reject_percent}%)\n")
-    out.append(f" {_units(s.reject_warnings)}  reject warnings\n")
-    out.append(f" {_units(s.held)}  held\n")
-    out.append(f" {_units(s.discarded)}  discarded ({s.discard_percent}%)\n\n")
-    t = s.totals()
-    for key, label in (("bytes_received", "bytes received"), ("bytes_delivered", "bytes delivered"),
-                       ("senders", "senders"), ("sending_domains", "sending hosts/domains"),
-                       ("recipients", "recipients"), ("recipient_domains", "recipient hosts/domains")):
-        out.append(f" {_units(t[key])}  {label}\n")
-    return out + ["\n"]
-
-
-_TABLE_HEAD = ("    {what}          received  delivered   deferred    bounced     rejected\n"
-               "    --------------------------------------------------------------------\n")
-
-
-def _per_day(s: Summary) -> list[str]:
-    out = [_title("Per-Day Traffic Summary"), _TABLE_HEAD.format(what="date")]
-    for (y, mon, day) in sorted(s.per_day):
-        c = s.per_day[(y, mon, day)]
-        out.append(f"    {MONTHS[mon - 1]} {day:2d} {y}" + "".join(
-            f"    {_units(c[o])}" for o in OUTCOMES) + "\n")
-    return out
-
-
-def _per_hour(s: Summary) -> list[str]:
-    days = s.days
-    out = [_title("Per-Hour Traffic " + ("Daily Average" if days > 1 else "Summary")),
-           _TABLE_HEAD.format(what="time")]
-    for h in range(24):
-        cells = (s.per_hour[o][h] / days + 0.5 if days else s.per_hour[o][h] for o in OUTCOMES)
-        out.append(f"    {h:02d}00-{h + 1:02d}00  " + "".join(f"    {_units(v)}" for v in cells) + "\n")
-    return out
-
-
-def _recipient_domains(s: Summary, limit: int) -> list[str]:
-    if limit == 0:
-        return []
-    top = f"(top {limit})" if limit > 0 else ""
-    out = [_title(f"Host/Domain Summary: Message Delivery {top}"),
-           " sent cnt  bytes   defers   avg dly max dly host/domain\n"
-           " -------- -------  -------  ------- ------- -----------\n"]
-    rows = sorted(s.recipient_domains.items(), key=lambda kv: (-kv[1].sent, -kv[1].bytes, kv[0]))
-    for name, d in rows if limit < 0 else rows[:limit]:
-        out.append(f" {_units(d.sent)}  {_units(d.bytes)}  {_units(d.defers)}  "
-                   f"{_time_units(d.delay_avg)}  {_time_units(d.delay_max)}  {name}\n")
-    return out
-
-
-def _sending_domains(s: Summary, limit: int) -> list[str]:
-    if limit == 0:
-        return []
-    top = f"(top {limit})" if limit > 0 else ""
-    out = [_title(f"Host/Domain Summary: Messages Received {top}"),
-           " msg cnt   bytes   host/domain\n -------- -------  -----------\n"]
-    rows = sorted(s.sending_domains, key=lambda d: (-s.sending_domains[d],
-                                                    -s.sending_domain_bytes[d], d))
-    for name in rows if limit < 0 else rows[:limit]:
-        out.append(f" {_units(s.sending_domains[name])}  "
-                   f"{_units(s.sending_domain_bytes[name])}  {name}\n")
-    return out
-
-
-def _users(counts: Counter, title: str, limit: int, quiet: bool) -> list[str]:
-    if limit == 0:
-        return []
-    head = _list_title(f"top {limit} {title}" if limit > 0 else title, not counts, quiet)
-    if head is None:
-        return []
-    return [head] + [f" {_units(v)}  {k}\n" for k, v in _by_count(counts, limit)]
-
-
-def _nested_lines(table: dict, limit: int, depth: int = 1) -> list[str]:
-    """Indented groups (sorted by name), totals above the innermost counts."""
-    pad = "  " * depth
-    out = []
-    for key in sorted(table):
-        inner = table[key]
-        if isinstance(inner, dict) and not isinstance(inner, Counter):
-            out.append(f"{pad}{key}\n")
-            out += _nested_lines(inner, limit, depth + 1)
-            continue
-        top = f" (top {limit})" if limit > 0 else ""
-        out.append(f"{pad}{key}{top} (total: {sum(inner.values())})\n")
-        out += [f"{pad}  {_units(v)}  {k}\n" for k, v in _by_count(inner, limit)]
-    return out
-
-
-def _nested(table: dict, title: str, limit: int, quiet: bool) -> list[str]:
-    head = _list_title(title, not table, quiet)
-    return [] if head is None else [head] + _nested_lines(table, limit)
-
-
-def _problems(s: Summary, detail: int, quiet: bool) -> list[str]:
-    out: list[str] = []
-    if detail != 0:
-        out += _nested(s.deferral_detail, "message deferral detail", detail, quiet)
-        out += _nested(s.bounce_detail, "message bounce detail (by relay)", detail, quiet)
-        out += _nested(s.rejects, "message reject detail", detail, quiet)
-        out += _nested(s.reject_warning_detail, "message reject warning detail", detail, quiet)
-        out += _nested(s.holds, "message hold detail", detail, quiet)
-        out += _nested(s.discards, "message discard detail", detail, quiet)
-        out += _nested(s.smtp_failures, "smtp delivery failures", detail, quiet)
-        out += _nested(s.warnings, "Warnings", detail, quiet)
-    out += _nested(s.fatals, "Fatal Errors", -1, quiet)
-    out += _nested(s.panics, "Panics", -1, quiet)
-    head = _list_title("Master daemon messages", not s.master, quiet)
-    if head is not None:
-        out += [head] + [f" {_units(v)}  {k}\n" for k, v in _by_count(s.master, -1)]
-    return out
-
-
-def format_report(s: Summary, *, top_hosts: int = -1, top_users: int = -1, detail: int = -1,
-                  problems_first: bool = False, quiet: bool = False) -> str:
-    """pflogsumm's report of ``s``: Grand Totals, traffic per day and hour, domains,
-    users, then the problems (first, with ``problems_first``).
-
-    ``top_hosts``/``top_users``/``detail`` (pflogsumm's ``-h``/``-u``/``--detail``)
-    cut the lists to that many lines; -1 shows all, 0 leaves the section out.
-    ``quiet`` (``-q``) leaves out sections that have nothing to show.
-    """
-    out = _grand_totals(s)
-    if problems_first:
-        out += _problems(s, detail, quiet)
-    if s.days > 1:
-        out += _per_day(s)
-    out += _per_hour(s)
-    out += _recipient_domains(s, top_hosts)
-    out += _sending_domains(s, top_hosts)
-    out += _users(s.senders, "Senders by message count", top_users, quiet)
-    out += _users(s.recipients, "Recipients by message count", top_users, quiet)
-    out += _users(s.sender_bytes, "Senders by message size", top_users, quiet)
-    out += _users(s.recipient_bytes, "Recipients by message size", top_users, quiet)
-    if s.no_size:
-        out.append(_title("Messages with no size data"))
-        out += [f" {q}  {s.no_size[q]}\n" for q in sorted(s.no_size)]
-    if not problems_first:
-        out += _problems(s, detail, quiet)
-    return "".join(out)
-
-
 # -- the command --------------------------------------------------------------------------------------
 class _UsageError(Exception):
     pass
@@ -792,7 +429,7 @@ def _clock_year(host) -> int:
 def summarize_host(host, *, year: int | None = None) -> Summary:
     """The summary of a simulated host's log (:func:`mailsim.maillog.log_path`);
     a host that has logged nothing yet gives an empty summary."""
-    from .maillog import log_path
+    from ..maillog import log_path
     path = log_path(host)
     lines = read_log(path) if path.exists() else []
     return summarize(lines, syslog_name=host.conf.get("syslog_name") or "postfix",
@@ -806,7 +443,7 @@ def main(root: Path, argv: list[str], out: TextIO, err: TextIO) -> int:
     Without a LOGFILE, the host's own log. Exit status 0; 1 if a file cannot
     be read; 2 for a usage error.
     """
-    from .host import Host
+    from ..host import Host
     p = _parser()
     try:
         a = p.parse_args(argv)
