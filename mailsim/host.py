@@ -37,6 +37,7 @@ from .clock import Clock, SimClock
 
 if TYPE_CHECKING:  # pragma: no cover
     from .conf import MainConfig
+    from .dns import DNS, PeerName
     from .maps import Map
 
 __all__ = ["Host", "init_host", "PasswdEntry", "QUEUE_DIRS"]
@@ -180,6 +181,9 @@ class Host:
         # own Host for the same folder: they share the live host's simulated clock
         self.clock: Clock = clock or (live.clock if live is not None else SimClock())
         self.rng = random.Random(seed)
+        #: the name server this machine asks (a lab's virtual DNS); None: etc/hosts only.
+        #: A command's own Host for a live host's folder asks the same one.
+        self.dns: "DNS | None" = live.dns if live is not None else None
         self._maps: dict[str, "Map"] = {}
         self._pid = 1000 + self.rng.randrange(0, 20000)
         self.conf: "MainConfig" = self._load_conf()
@@ -396,11 +400,53 @@ class Host:
         return out
 
     def reverse_lookup(self, addr: str) -> str:
-        """The client name smtpd logs (``localhost`` for 127.0.0.1), or ``unknown``."""
+        """The client name smtpd logs (``localhost`` for 127.0.0.1), or ``unknown``.
+
+        Without :attr:`dns`, the first name etc/hosts gives ``addr``. With a DNS,
+        the name smtpd(8) verifies (see :meth:`client_name`).
+        """
+        if self.dns is not None:
+            return self.client_name(addr).name
         for a, names in self.etc_hosts():
             if a == addr:
                 return names[0]
         return "unknown"
+
+    def client_name(self, addr: str) -> "PeerName":
+        """smtpd(8)'s names for a client at ``addr``, through ``hosts: files dns``:
+        a PTR lookup, kept only when a forward lookup of the name gives ``addr``
+        back (``unknown`` otherwise), with the warnings smtpd logs.
+
+        >>> import tempfile
+        >>> from mailsim.dns import DNS
+        >>> h = init_host(tempfile.mkdtemp() + "/mx1", hostname="mx1.example.org")
+        >>> h.dns = DNS.from_text("2.0.0.127.in-addr.arpa. 300 PTR mail.example.com.")
+        >>> h.client_name("127.0.0.1").name
+        'localhost'
+        >>> c = h.client_name("127.0.0.2")
+        >>> c.name, c.reverse_name
+        ('unknown', 'mail.example.com')
+        >>> c.warnings[0]
+        'hostname mail.example.com does not resolve to address 127.0.0.2: Name or service not known'
+        """
+        from .dns import peer_hostname
+        return peer_hostname(addr, hosts=self.etc_hosts(), dns=self.dns)
+
+    def forward_lookup(self, name: str, family: int | None = None) -> list[str]:
+        """The addresses of ``name`` as getaddrinfo(3) finds them on this machine:
+        etc/hosts, then :attr:`dns` if set (``family`` 4, 6 or None for both);
+        an empty list when there are none.
+
+        >>> import tempfile
+        >>> h = init_host(tempfile.mkdtemp() + "/mx1", hostname="mx1.example.org")
+        >>> h.forward_lookup("localhost", 4), h.forward_lookup("nosuch.example")
+        (['127.0.0.1'], [])
+        """
+        from .dns import AddrInfoError, getaddrinfo
+        try:
+            return getaddrinfo(name, family, hosts=self.etc_hosts(), dns=self.dns)
+        except AddrInfoError:
+            return []
 
     def own_addresses(self) -> list[str]:
         """Addresses of this host's interfaces that inet_interfaces listens on."""

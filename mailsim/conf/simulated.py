@@ -77,6 +77,10 @@ _SMTP = {  # smtp(8): mailsim/smtp/
     "smtp_always_send_ehlo", "smtp_skip_5xx_greeting", "smtp_skip_quit_response",
     "smtp_line_length_limit", "smtp_tcp_port", "smtp_bind_address", "smtp_mx_address_limit",
     "smtp_dns_support_level", "smtp_host_lookup", "disable_mime_output_conversion",
+    # next hops through a lab's virtual DNS: mailsim/smtp/addr.py
+    "smtp_randomize_addresses", "smtp_address_preference", "smtp_balance_inet_protocols",
+    "ignore_mx_lookup_error", "smtp_defer_if_no_mx_address_found",
+    "smtp_cname_overrides_servername",
 }
 _SYSTEM = {
     "compatibility_level", "maillog_file", "syslog_name", "queue_directory",

@@ -44,10 +44,14 @@ Parameters read (Postfix 3.7 defaults)
 * ``soft_bounce`` (no), ``disable_mime_output_conversion`` (no), ``delay_logging_resolution_limit`` (2)
 * ``smtp_destination_recipient_limit`` (50) is applied by qmgr, not here.
 
+Next hops are found as Postfix finds them: through the lab's virtual DNS
+(:mod:`mailsim.dns`, MX then A records, null MX, loops) when the host has
+one (``host.dns``), else through the host's ``etc/hosts``
+(:mod:`~mailsim.smtp.addr`).
+
 Not simulated
 -------------
-DNS and MX lookups (names come from ``etc/hosts``; see
-:mod:`~mailsim.smtp.addr`), TLS (STARTTLS is never sent), SASL, XFORWARD,
+TLS (STARTTLS is never sent), SASL, XFORWARD,
 connection caching (``conn_use=``), fall-back relays, ``smtp_generic_maps``
 and header/body checks, ``smtp_discard_ehlo_keywords``, PIX workarounds,
 postmaster notices of protocol errors, and the 8-bit to 7-bit MIME

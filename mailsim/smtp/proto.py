@@ -353,7 +353,14 @@ class _Delivery:
                 self.why, addrs = _Why("4.3.0", "unknown mail transport error"), []
             except LookupFailure as e:
                 self.why, addrs = _Why(e.dsn, e.reason), []
-                if e.dsn == "5.4.6":             # a mail loop: no fall-back hosts
+                for w in e.warnings:             # e.g. "no MX host for X has a valid address record"
+                    self.warn(w)
+                if e.dsn == "5.4.6" or e.i_am_mx:    # a mail loop, or we are an MX: no fall-back
+                    final_nexthop = True
+            else:
+                for w in getattr(addrs, "warnings", ()):
+                    self.warn(w)
+                if getattr(addrs, "i_am_mx", False):
                     final_nexthop = True
             for k, addr in enumerate(addrs):
                 if not self.left():
