@@ -596,3 +596,16 @@ def test_recorded_query_times_on_a_simulated_clock(tmp_path):
     lab.clock.advance(first.time - 9 * 3600)             # SimClock starts 09:00:00 UTC
     lab.send("mail", lab.submit("mail"))
     assert str(lab.dns.queries[0]) == rec["dns_queries"][0].replace("127.0.0.1:49649 ", "")
+
+
+def test_smtpd_logs_an_unverified_client_name(tmp_path):
+    # PTR says mail.example.com, but that name has no address: smtpd warns and calls it unknown
+    from mailsim.dns import DNS
+    from mailsim.host import init_host
+    h = init_host(tmp_path / "mx1", hostname="mx1.example.org")
+    h.dns = DNS.from_text("2.0.0.127.in-addr.arpa. 300 PTR mail.example.com.\n")
+    s = h.session("127.0.0.2")
+    assert s.banner.startswith("220 ")
+    tail = [ln.split(": ", 1)[1] for ln in h.log.lines[-2:]]
+    assert tail == ["warning: hostname mail.example.com does not resolve to address 127.0.0.2: "
+                    "Name or service not known", "connect from unknown[127.0.0.2]"]

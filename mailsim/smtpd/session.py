@@ -101,7 +101,10 @@ class SMTPDSession:
         self.pid = host.next_pid()
         self.client_addr = client_addr
         self.client_port = client_port
-        self.client_name = host.reverse_lookup(client_addr)
+        peer = host.client_name(client_addr) if getattr(host, "dns", None) is not None else None
+        # with a DNS: the PTR name, kept only when it resolves back (smtpd_peer.c)
+        self.client_name = peer.name if peer is not None else host.reverse_lookup(client_addr)
+        self._peer_warnings = peer.warnings if peer is not None else ()
         self.client_namaddr = f"{self.client_name}[{client_addr}]"
         self.trivial = host.trivial_rewrite()
         self.checker = Checker(self)
@@ -149,6 +152,8 @@ class SMTPDSession:
                            f"warning: process /usr/lib/postfix/sbin/smtpd pid {self.pid} exit status 1")
             self.closed = self.greeted = True
             return
+        for w in self._peer_warnings:       # "hostname X does not resolve to address Y"
+            self.log.write("smtpd", self.pid, f"warning: {w}")
         self.log.write("smtpd", self.pid, f"connect from {self.client_namaddr}")
 
     # -- the transport's interface -------------------------------------------------------------
