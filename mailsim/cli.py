@@ -10,6 +10,7 @@
     mailsim --root DIR sendmail [-t] [-f SENDER] [-bv|-bp|-bi|-q] [RECIPIENT ...] < MESSAGE
     mailsim --root DIR qshape [-s] [QUEUE ...] | logsumm [LOGFILE]
     mailsim --root DIR serve [--listen 127.0.0.1:2525]
+    mailsim lab LAB init|status|send|run|mailq|log|mailbox|flush|stop|start ... (see mailsim lab -h)
 
 Each administration command takes the same options as the real one and prints
 the same output; ``--root`` says which host folder it acts on (default: the
@@ -42,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "qshape": "mailsim.qshape:main",
     "logsumm": "mailsim.logsumm:main",
     "serve": "mailsim.serve:main",
+    "lab": "mailsim.lab.cli:main",
 }
 
 

@@ -513,7 +513,9 @@ class QueueManager:
             from .smtp import SMTPClient
             # $transport_destination_recipient_limit (default_destination_recipient_limit, 50)
             limit = max(1, host.conf.int(f"{transport}_destination_recipient_limit"))
-            client = SMTPClient(host, transport=transport)
+            # a lab connects its hosts in memory (host.smtp_connector); else real loopback sockets
+            client = SMTPClient(host, transport=transport,
+                                connector=getattr(host, "smtp_connector", None))
             for i in range(0, len(rcpts), limit):
                 for rr in client.deliver(qf, rcpts[i:i + limit], nexthop, active=t_active,
                                          pid=self.agent_pid(transport)):

@@ -1,0 +1,368 @@
+"""lab.toml: what a lab is made of -- its hosts, their addresses, the links between them.
+
+A lab is a folder::
+
+    LAB/lab.toml           this file
+    LAB/zones/*.zone       the virtual DNS (standard zone-file syntax)
+    LAB/hosts/NAME/        one host root per host (created on first load)
+
+lab.toml, with every key (only ``hosts.name``, ``hosts.address`` and
+``hosts.hostname`` are required)::
+
+    [lab]
+    name = "two-domains"
+    description = "example.com and example.org, each with its MX host"
+    seed = 1                          # the same seed gives the same run
+    start = 2026-11-25T09:00:00Z      # the simulated clock's start (UTC)
+    client = "127.0.0.1"              # where `lab send` connects from
+
+    [[hosts]]
+    name = "mail"                     # hosts/mail/, and the name in every command
+    address = "127.0.0.2"             # or: addresses = ["127.0.0.2", "192.0.2.2"]
+    hostname = "mail.example.com"     # myhostname
+    description = "MX of example.com"
+    users = ["alice"]                 # accounts in etc/passwd
+    [hosts.main_cf]                   # main.cf settings written when the host is created
+    relayhost = "[smtp.isp.example.net]"
+    [hosts.files]                     # tables written (and compiled) when it is created
+    "/etc/postfix/transport" = "example.net  smtp:[127.0.0.4]\\n"
+
+    [[links]]
+    between = ["mail", "mx1"]
+    latency = "0.2s"                  # simulated time a session over the link takes
+    loss = 0.0                        # kept, not simulated yet
+
+The ``main_cf`` and ``files`` settings apply once, when the host folder is
+created; afterwards the learner edits the host's own files, as on a server.
+
+Every mistake is reported as ``lab.toml:LINE: what is wrong -- how to fix it``
+(:class:`LabError`), never as a traceback.
+
+Not modelled: subnets and routing (every address reaches every other one;
+links only add latency), link loss (parsed and kept for the fault lab).
+
+Examples
+--------
+>>> cfg = parse_lab_toml('''
+... [lab]
+... name = "demo"
+... [[hosts]]
+... name = "mail"
+... address = "127.0.0.2"
+... hostname = "mail.example.com"
+... ''')
+>>> cfg.name, cfg.hosts[0].addresses, cfg.seed
+('demo', ('127.0.0.2',), 0)
+>>> parse_lab_toml('[[hosts]]\\nname = "mail"\\nhostname = "m.example"\\n', "x/lab.toml")
+Traceback (most recent call last):
+...
+mailsim.lab.config.LabError: x/lab.toml:1: host "mail" has no address -- add address = "127.0.0.2" (or addresses = [...])
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..clock import DEFAULT_EPOCH
+from .duration import parse_duration, parse_instant
+
+__all__ = ["LabError", "LabConfig", "HostSpec", "LinkSpec", "parse_lab_toml", "load_lab_toml"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_LAB_KEYS = {"name", "description", "seed", "start", "client"}
+_HOST_KEYS = {"name", "address", "addresses", "hostname", "description", "users", "main_cf", "files"}
+_LINK_KEYS = {"between", "latency", "loss", "description"}
+
+
+class LabError(Exception):
+    """A mistake in a lab (its lab.toml, a host name, a command): the text says what to fix."""
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One ``[[hosts]]`` entry."""
+    name: str
+    addresses: tuple[str, ...]
+    hostname: str
+    description: str = ""
+    users: tuple[str, ...] = ()
+    main_cf: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    line: int = 0
+
+    @property
+    def address(self) -> str:
+        """The host's first (primary) address: where it connects from."""
+        return self.addresses[0]
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """One ``[[links]]`` entry: two hosts, the latency of a session, the loss rate."""
+    a: str
+    b: str
+    latency: float = 0.0
+    loss: float = 0.0
+    description: str = ""
+    line: int = 0
+
+
+@dataclass
+class LabConfig:
+    """The parsed lab.toml."""
+    name: str
+    hosts: list[HostSpec]
+    links: list[LinkSpec] = field(default_factory=list)
+    description: str = ""
+    seed: int = 0
+    start: float = DEFAULT_EPOCH
+    client: str = "127.0.0.1"
+    filename: str = "lab.toml"
+
+    def host(self, name: str) -> HostSpec:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise LabError(unknown_host(name, [h.name for h in self.hosts]))
+
+
+def unknown_host(name: str, known: list[str]) -> str:
+    """The text for a host name the lab does not have."""
+    return (f"no host {name!r} in this lab -- the hosts are: {', '.join(known) or '(none)'}"
+            " (see [[hosts]] in lab.toml)")
+
+
+class _Lines:
+    """Finds the line of a table or key in the TOML text (tomllib reports no positions
+    for values, only for syntax errors)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def header(self, table: str, index: int) -> int:
+        """Line of the ``index``-th ``[[table]]`` (1-based line numbers; 0 if not found)."""
+        n = -1
+        pat = re.compile(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]")
+        for i, ln in enumerate(self.lines, 1):
+            if pat.match(ln):
+                n += 1
+                if n == index:
+                    return i
+        return 0
+
+    def key(self, key: str, start: int = 0) -> int:
+        """Line of ``key =`` at or after line ``start``, before the next array-of-tables
+        entry; ``start`` itself if not found."""
+        pat = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+        for i in range(max(start, 1), len(self.lines) + 1):
+            ln = self.lines[i - 1]
+            if i > start and start and re.match(r"^\s*\[\[", ln):
+                break
+            if pat.match(ln):
+                return i
+        return start
+
+
+def _err(filename: str, line: int, text: str) -> LabError:
+    return LabError(f"{filename}:{line}: {text}" if line else f"{filename}: {text}")
+
+
+def load_lab_toml(path) -> LabConfig:
+    """Read and check ``path`` (a lab.toml)."""
+    from pathlib import Path
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except FileNotFoundError:
+        raise LabError(f"{p}: no such file -- a lab folder holds lab.toml; copy a shipped lab "
+                       f"with: mailsim lab {p.parent} init --from two-domains") from None
+    except UnicodeDecodeError as e:
+        raise LabError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    cfg = parse_lab_toml(text, str(p))
+    if cfg.name == "":
+        cfg.name = p.parent.name
+    return cfg
+
+
+def _str(v: Any, what: str, filename: str, line: int) -> str:
+    if not isinstance(v, str):
+        raise _err(filename, line, f"{what} must be a string in quotes, not {v!r}")
+    return v
+
+
+def _setting(v: Any, what: str, filename: str, line: int) -> str:
+    """A main.cf value: strings as they are; numbers and booleans as Postfix writes them."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, list) and all(isinstance(x, str) for x in v):
+        return ", ".join(v)
+    return _str(v, what, filename, line)
+
+
+def _check_keys(table: dict, allowed: set[str], where: str, filename: str, lines: _Lines,
+                start: int) -> None:
+    for k in table:
+        if k not in allowed:
+            raise _err(filename, lines.key(k, start),
+                       f"unknown key {k!r} in {where} -- the keys are: {', '.join(sorted(allowed))}")
+
+
+def parse_lab_toml(text: str, filename: str = "lab.toml") -> LabConfig:
+    """Parse and check lab.toml text; raise :class:`LabError` naming the file and line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
+        where = f"{filename}:{m.group(1)}:{m.group(2)}" if m else filename
+        raise LabError(f"{where}: TOML syntax error: {msg} -- strings need quotes "
+                       "(name = \"mail\"), tables [lab], host entries [[hosts]]") from None
+    lines = _Lines(text)
+    for k in data:
+        if k not in ("lab", "hosts", "links"):
+            raise _err(filename, lines.key(k) or _find_table(lines, k),
+                       f"unknown table or key {k!r} -- lab.toml has [lab], [[hosts]] and [[links]]")
+    lab = data.get("lab", {})
+    if not isinstance(lab, dict):
+        raise _err(filename, lines.key("lab"), "lab must be a table: [lab]")
+    lab_line = _find_table(lines, "lab")
+    _check_keys(lab, _LAB_KEYS, "[lab]", filename, lines, lab_line)
+    cfg = LabConfig(name="", hosts=[], filename=filename)
+    if "name" in lab:
+        cfg.name = _str(lab["name"], "[lab] name", filename, lines.key("name", lab_line))
+    cfg.description = _str(lab.get("description", ""), "[lab] description", filename,
+                           lines.key("description", lab_line))
+    seed = lab.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise _err(filename, lines.key("seed", lab_line), f"seed must be a whole number, not {seed!r}")
+    cfg.seed = seed
+    if "start" in lab:
+        try:
+            cfg.start = parse_instant(lab["start"])
+        except ValueError as e:
+            raise _err(filename, lines.key("start", lab_line), str(e)) from None
+    cfg.client = _address(lab.get("client", "127.0.0.1"), "[lab] client", filename,
+                          lines.key("client", lab_line))
+
+    hosts = data.get("hosts", [])
+    if not isinstance(hosts, list) or not hosts:
+        raise _err(filename, 0, "no hosts -- add at least one [[hosts]] entry with name, "
+                                "address and hostname")
+    seen: dict[str, str] = {}
+    for i, h in enumerate(hosts):
+        cfg.hosts.append(_host(h, i, filename, lines, seen))
+    names = [h.name for h in cfg.hosts]
+    for i, ln in enumerate(data.get("links", []) or []):
+        cfg.links.append(_link(ln, i, filename, lines, names))
+    return cfg
+
+
+def _find_table(lines: _Lines, name: str) -> int:
+    pat = re.compile(rf"^\s*\[\s*{re.escape(name)}\s*\]")
+    for i, ln in enumerate(lines.lines, 1):
+        if pat.match(ln):
+            return i
+    return 0
+
+
+def _address(v: Any, what: str, filename: str, line: int) -> str:
+    s = _str(v, what, filename, line)
+    try:
+        return str(ipaddress.ip_address(s.strip("[]")))
+    except ValueError:
+        raise _err(filename, line, f"{what}: {s!r} is not an IP address -- write e.g. "
+                                   "\"127.0.0.2\" (names belong in the zone files)") from None
+
+
+def _host(h: Any, i: int, filename: str, lines: _Lines, seen: dict[str, str]) -> HostSpec:
+    start = lines.header("hosts", i)
+    if not isinstance(h, dict):
+        raise _err(filename, start, "each host is a [[hosts]] table")
+    _check_keys(h, _HOST_KEYS, "[[hosts]]", filename, lines, start)
+    if "name" not in h:
+        raise _err(filename, start, "a host without a name -- add name = \"mail\" "
+                                    "(its folder is hosts/NAME)")
+    name = _str(h["name"], "host name", filename, lines.key("name", start))
+    if not _NAME.match(name):
+        raise _err(filename, lines.key("name", start),
+                   f"host name {name!r}: use letters, digits, '-' and '_' (it names a folder)")
+    if name in seen:
+        raise _err(filename, lines.key("name", start), f"two hosts are named {name!r} -- "
+                                                       "host names must differ")
+    seen[name] = name
+    if "address" in h and "addresses" in h:
+        raise _err(filename, lines.key("addresses", start),
+                   f"host {name!r} has both address and addresses -- keep one")
+    raw = h.get("addresses", h.get("address"))
+    if raw is None:
+        raise _err(filename, start, f"host \"{name}\" has no address -- add address = "
+                                    "\"127.0.0.2\" (or addresses = [...])")
+    key = "addresses" if "addresses" in h else "address"
+    raw_list = raw if isinstance(raw, list) else [raw]
+    if not raw_list:
+        raise _err(filename, lines.key(key, start), f"host {name!r}: addresses is empty")
+    addrs = tuple(_address(a, f"host {name!r} address", filename, lines.key(key, start))
+                  for a in raw_list)
+    for a in addrs:
+        if a in seen:
+            raise _err(filename, lines.key(key, start),
+                       f"address {a} of host {name!r} is also host {seen[a]!r}'s -- "
+                       "every host needs addresses of its own")
+        seen[a] = name
+    if "hostname" not in h:
+        raise _err(filename, start, f"host {name!r} has no hostname -- add hostname = "
+                                    f"\"{name}.example.com\" (it becomes myhostname)")
+    hostname = _str(h["hostname"], "hostname", filename, lines.key("hostname", start)).rstrip(".")
+    if not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", hostname):
+        raise _err(filename, lines.key("hostname", start),
+                   f"hostname {hostname!r} is not a host name -- write e.g. mail.example.com")
+    users = h.get("users", [])
+    if not isinstance(users, list) or not all(isinstance(u, str) and u for u in users):
+        raise _err(filename, lines.key("users", start), "users is a list of account names, "
+                                                        "e.g. users = [\"alice\", \"bob\"]")
+    tables: dict[str, dict[str, str]] = {}
+    for tkey in ("main_cf", "files"):
+        t = h.get(tkey, {})
+        if not isinstance(t, dict):
+            raise _err(filename, lines.key(tkey, start), f"{tkey} must be a table: "
+                                                         f"[hosts.{tkey}] after the host's keys")
+        tables[tkey] = {str(k): _setting(v, f"{tkey} {k}", filename, lines.key(str(k), start))
+                        for k, v in t.items()}
+    for k, v in tables["main_cf"].items():
+        if "\n" in v:
+            raise _err(filename, lines.key(k, start), f"main_cf {k}: one line only "
+                                                      "(main.cf continues lines with leading space)")
+    return HostSpec(name, addrs, hostname, _str(h.get("description", ""), "description", filename,
+                                                lines.key("description", start)),
+                    tuple(users), tables["main_cf"], tables["files"], start)
+
+
+def _link(ln: Any, i: int, filename: str, lines: _Lines, names: list[str]) -> LinkSpec:
+    start = lines.header("links", i)
+    if not isinstance(ln, dict):
+        raise _err(filename, start, "each link is a [[links]] table")
+    _check_keys(ln, _LINK_KEYS, "[[links]]", filename, lines, start)
+    pair = ln.get("between")
+    bline = lines.key("between", start)
+    if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+        raise _err(filename, bline or start, "a link joins two hosts: between = [\"mail\", \"mx1\"]")
+    for n in pair:
+        if n not in names:
+            raise _err(filename, bline, unknown_host(n, names))
+    if pair[0] == pair[1]:
+        raise _err(filename, bline, f"a link joins two different hosts, not {pair[0]!r} to itself")
+    try:
+        latency = parse_duration(ln.get("latency", 0))
+    except ValueError as e:
+        raise _err(filename, lines.key("latency", start), f"latency: {e}") from None
+    loss = ln.get("loss", 0.0)
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not 0 <= loss <= 1:
+        raise _err(filename, lines.key("loss", start),
+                   f"loss is a fraction from 0 to 1 (0.05 = 5 %), not {loss!r}")
+    return LinkSpec(pair[0], pair[1], latency, float(loss),
+                    _str(ln.get("description", ""), "description", filename, start), start)

@@ -1,0 +1,141 @@
+"""The lab's virtual network: which host has which address, who is up, links' latency.
+
+Every connection stays in memory: a lab host's smtp(8) client reaches
+another lab host's smtpd engine through a :class:`LabConnector`, the same
+client code that would otherwise open a loopback socket
+(:class:`mailsim.smtp.SocketConnector`). What a real network would say, the
+connector says:
+
+* an address where a lab host is up and master.cf has an ``inet`` smtpd
+  service on that port: a session with that host's smtpd; the server sees
+  the client's own lab address (``smtp_bind_address`` if it is one of the
+  client host's addresses, else the host's first address);
+* an address of a host that is down, or a port nobody listens on:
+  ``Connection refused`` (the machine answers with a TCP reset);
+* an address no lab host has: ``Connection refused`` on loopback
+  (127.0.0.0/8, as in the recordings) and ``No route to host`` elsewhere.
+
+A link's ``latency`` is the simulated time one session over it takes: the
+shared clock moves on by that much when the connection opens.
+
+Not simulated: packet loss (a link's ``loss`` is kept for the fault lab),
+timeouts, bandwidth, routing between subnets; several addresses of one host
+listen alike (inet_interfaces is not consulted).
+
+Examples
+--------
+>>> net = Network({"mx": ("192.0.2.10",)})
+>>> net.host_at("192.0.2.10"), net.host_at("192.0.2.99")
+('mx', None)
+>>> net.refusal("192.0.2.99"), net.refusal("127.0.0.9")
+('No route to host', 'Connection refused')
+"""
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+from dataclasses import dataclass
+
+from ..smtp import ConnectFailure, HostConnector
+from ..smtp.addr import SERVICES
+from .config import LinkSpec
+
+__all__ = ["Network", "LabConnector", "Connection", "listening_ports"]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One TCP connection made in the lab (kept for tracing and tests)."""
+    time: float
+    source: str            # host name, or the client address for `lab send`
+    source_addr: str
+    target: str | None     # host name, None when nobody has the address
+    addr: str
+    port: int
+    result: str            # "connected" or the failure text
+
+
+def listening_ports(host) -> set[int]:
+    """TCP ports on which master.cf runs smtpd (``smtp inet ... smtpd`` -> 25)."""
+    ports: set[int] = set()
+    for e in host.master_entries():
+        if e.type != "inet" or e.program != "smtpd":
+            continue
+        service = e.service.rpartition(":")[2]
+        if service.isdigit():
+            ports.add(int(service))
+        elif service.lower() in SERVICES:
+            ports.add(SERVICES[service.lower()])
+    return ports
+
+
+class Network:
+    """Addresses, up/down state and links of a lab's hosts (names, not Host objects)."""
+
+    def __init__(self, addresses: dict[str, tuple[str, ...]],
+                 links: list[LinkSpec] | tuple[LinkSpec, ...] = ()) -> None:
+        self.addresses = {name: tuple(a) for name, a in addresses.items()}
+        self._by_addr = {a: name for name, addrs in self.addresses.items() for a in addrs}
+        self.links = {frozenset((ln.a, ln.b)): ln for ln in links}
+        self.down: set[str] = set()
+        self.connections: list[Connection] = []
+
+    def host_at(self, addr: str) -> str | None:
+        """The name of the lab host with address ``addr``, if any."""
+        return self._by_addr.get(addr)
+
+    def is_up(self, name: str) -> bool:
+        return name not in self.down
+
+    def latency(self, a: str, b: str) -> float:
+        """Seconds a session between hosts ``a`` and ``b`` takes (0 without a link)."""
+        link = self.links.get(frozenset((a, b)))
+        return link.latency if link else 0.0
+
+    @staticmethod
+    def refusal(addr: str) -> str:
+        """What connecting to an address without a (running) host gives."""
+        try:
+            loop = ipaddress.ip_address(addr).is_loopback
+        except ValueError:
+            loop = False
+        return os.strerror(errno.ECONNREFUSED if loop else errno.EHOSTUNREACH)
+
+
+class LabConnector:
+    """smtp(8)'s connector for one lab host: connections into other lab hosts, in memory.
+
+    ``hosts`` maps host names to :class:`~mailsim.host.Host`; ``clock`` is the
+    lab's clock (moved on by a link's latency).
+    """
+
+    def __init__(self, network: Network, hosts: dict, source: str, clock) -> None:
+        self.network = network
+        self.hosts = hosts
+        self.source = source
+        self.clock = clock
+
+    def source_address(self) -> str:
+        """The address this host connects from (smtp_bind_address when it is the host's)."""
+        mine = self.network.addresses.get(self.source, ())
+        host = self.hosts.get(self.source)
+        bind = (host.conf.get("smtp_bind_address") or "") if host is not None else ""
+        if bind in mine:
+            return bind
+        return mine[0] if mine else self.source
+
+    def connect(self, addr: str, port: int, timeout: float | None = None):
+        net = self.network
+        src = self.source_address()
+        target = net.host_at(addr)
+        now = self.clock.now()
+        if target is None or not net.is_up(target) or port not in listening_ports(self.hosts[target]):
+            reason = net.refusal(addr) if target is None else os.strerror(errno.ECONNREFUSED)
+            net.connections.append(Connection(now, self.source, src, target, addr, port, reason))
+            raise ConnectFailure(reason)
+        delay = net.latency(self.source, target)
+        if delay > 0:
+            self.clock.advance(delay)
+        net.connections.append(Connection(now, self.source, src, target, addr, port, "connected"))
+        return HostConnector({addr: self.hosts[target]}, client_addr=src).connect(addr, port, timeout)
