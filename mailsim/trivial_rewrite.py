@@ -21,6 +21,22 @@ Postfix's trivial-rewrite answers two questions for every address:
                                                           (or relayhost)
   ======================  ==============================  =====================
 
+Then, as resolve.c does, the next hop is settled in three steps:
+
+1. the class's own next hop: the recipient domain (local, virtual, relay
+   and default classes), replaced by ``relayhost`` for relay and default;
+2. a next hop written in the class's transport parameter
+   (``relay_transport = relay:[mx2.example]``, ``local_transport =
+   local:$myhostname``) overrides both;
+3. ``transport_maps`` (:mod:`mailsim.transport`, transport(5)) may replace
+   transport and next hop -- for every class except a virtual alias domain's.
+   A table that cannot be read is a resolver failure: Postfix's qmgr then
+   defers the recipient (``retry`` transport, ``4.3.0 address resolver
+   failure``); :attr:`Resolved.fail` says so and the answer is already that.
+
+:attr:`Resolved.why` explains each step for learners, naming the transport
+table entry that applied.
+
 Routing operators in a local address are resolved as Postfix does:
 ``user%other.org@$mydestination`` (``allow_percent_hack``) and
 ``other.org!user@$mydestination`` (``swap_bangpath``) become
@@ -31,7 +47,8 @@ Parameters read: myorigin, mydomain, myhostname, mydestination, inet_interfaces,
 proxy_interfaces, virtual_alias_domains, virtual_mailbox_domains, relay_domains,
 relayhost, local_transport, virtual_transport, relay_transport,
 default_transport, allow_percent_hack, swap_bangpath, append_at_myorigin,
-append_dot_mydomain, parent_domain_matches_subdomains.
+append_dot_mydomain, parent_domain_matches_subdomains, show_user_unknown_table_name,
+transport_maps (with recipient_delimiter, owner_request_special, double_bounce_sender).
 
 Examples
 --------
@@ -46,6 +63,19 @@ Examples
 ('default', 'user@other.org')
 >>> r.rewrite("petra")
 'petra@example.com'
+
+With a transport table (``transport_maps``), applied after the class is decided:
+
+>>> c2 = MainConfig.from_text("myhostname = mail.example.com\\nmydomain = example.com\\n"
+...     "relayhost = [smarthost.example]\\ntransport_maps = inline:{ example.net=smtp:[127.0.0.4] }\\n")
+>>> res = TrivialRewrite(c2, lookup=lambda spec, key: {"example.net": "smtp:[127.0.0.4]"}.get(key)
+...                      ).resolve("jim@example.net")
+>>> res.klass, res.transport, res.nexthop
+('default', 'smtp', '[127.0.0.4]')
+>>> print(*res.why, sep="\\n")
+example.net is not a local, virtual or relay domain
+default class: transport smtp (default_transport), nexthop [smarthost.example] (relayhost)
+transport_maps inline:{ example.net=smtp:[127.0.0.4] }: example.net -> "smtp:[127.0.0.4]": transport smtp (unchanged), nexthop [127.0.0.4]
 """
 from __future__ import annotations
 
@@ -54,6 +84,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .domains import match_domain, parent_matches
+from .maps import MapError
+from .transport import TransportMatch, TransportTable
 
 __all__ = ["TrivialRewrite", "Resolved", "split_address", "CLASSES"]
 
@@ -80,6 +112,8 @@ class Resolved:
     why: list[str] = field(default_factory=list)   # human-readable steps, for explanations
     routed: bool = False          # routing operators (%, !, @) were undone on the way
     error: bool = False           # not a valid address (Postfix's RESOLVE_FLAG_ERROR)
+    fail: bool = False            # a table could not be read (RESOLVE_FLAG_FAIL): retry later
+    transport_entry: "TransportMatch | None" = None   # the transport_maps entry that applied
 
     @property
     def domain(self) -> str:
@@ -101,6 +135,7 @@ class TrivialRewrite:
         self.read_file = read_file
         self.own = set(own_addresses or ["127.0.0.1", "::1"])
         self._dom_cache: dict[tuple[str, str], bool] = {}
+        self._transport_table: TransportTable | None = None
 
     # -- rewrite ----------------------------------------------------------------------
     def rewrite(self, addr: str) -> str:
@@ -208,28 +243,60 @@ class TrivialRewrite:
             "default": f"{dom} is not a local, virtual or relay domain",
         }.get(klass, f"{dom}: {klass}")
 
+    #: which parameter names each class's transport (resolve.c's "blame")
+    _TRANSPORT_PARAM = {"local": "local_transport", "virtual": "virtual_transport",
+                        "relay": "relay_transport", "default": "default_transport"}
+
+    @property
+    def transport_table(self) -> TransportTable:
+        """transport_maps of this configuration (empty when the parameter is)."""
+        if self._transport_table is None:
+            lookup = self.lookup or (lambda spec, key: None)
+            self._transport_table = TransportTable.from_conf(self.conf, lookup)
+        return self._transport_table
+
     def _final(self, addr: str, rcpt: str, klass: str, why: list[str], routed: bool = False) -> Resolved:
         c = self.conf
+        # the next hop is the domain in lower case: qmgr names its queues so (qmgr_message.c)
         domain = split_address(rcpt)[1].lower().rstrip(".")
         error = not self.valid_domain(domain) or (
             rcpt.startswith("-") and not c.bool("allow_min_user"))
         if error:
             why.append(f"{domain or '(empty domain)'} is not a valid domain: the address is malformed")
-        if klass == "local":
-            tr, nh = self._transport(c["local_transport"], c["myhostname"])
-        elif klass == "alias":
-            tr, nh = "error", "User unknown in virtual alias table"
-        elif klass == "virtual":
-            tr, nh = self._transport(c["virtual_transport"], domain)
-        elif klass == "relay":
-            tr, nh = self._transport(c["relay_transport"], domain)
-            if c.get("relayhost"):
-                nh = c["relayhost"]
-        else:
-            tr, nh = self._transport(c["default_transport"], domain)
-            if c.get("relayhost"):
-                nh = c["relayhost"]
-        return Resolved(addr, rcpt, klass, tr, nh, why, routed, error)
+        if klass == "alias":
+            tr = "error"
+            nh = "5.1.1 User unknown" + (" in virtual alias table"
+                                         if c.bool("show_user_unknown_table_name") else "")
+            why.append(f"alias class: transport error, \"{nh}\" (an address of a virtual alias "
+                       "domain must be aliased; transport_maps is not consulted)")
+            return Resolved(addr, rcpt, klass, tr, nh, why, routed, error)
+        param = self._TRANSPORT_PARAM[klass]
+        tr, explicit = self._transport(c[param], "")
+        nh, source = domain, "the recipient domain"
+        if klass in ("relay", "default") and c.get("relayhost"):
+            nh, source = c["relayhost"], "relayhost"
+        if explicit:
+            nh, source = explicit, param
+        why.append(f"{klass} class: transport {tr} ({param}), nexthop {nh} ({source})")
+        res = Resolved(addr, rcpt, klass, tr, nh, why, routed, error)
+        if error:
+            return res
+        table = self.transport_table
+        if table:
+            try:
+                m = table.lookup(rcpt, tr, nh, domain)
+            except MapError as e:
+                why.append(f"transport_maps lookup failure ({e.warning or e}): the recipient "
+                           "is deferred, 4.3.0 address resolver failure")
+                res.fail = True
+                res.transport, res.nexthop = "retry", "4.3.0 address resolver failure"
+                return res
+            if m is None:
+                why.append(f"transport_maps ({', '.join(table.specs)}): no entry for {rcpt}")
+            else:
+                why.append(m.explain())
+                res.transport, res.nexthop, res.transport_entry = m.transport, m.nexthop, m
+        return res
 
     @staticmethod
     def valid_domain(domain: str) -> bool:

@@ -29,7 +29,7 @@ _ADDRESSING = {
 _TABLES = {
     "alias_maps", "alias_database", "local_recipient_maps", "virtual_alias_maps",
     "virtual_alias_domains", "virtual_mailbox_domains", "virtual_mailbox_maps",
-    "relay_recipient_maps", "default_database_type", "virtual_maps",
+    "relay_recipient_maps", "default_database_type", "virtual_maps", "transport_maps",
 }
 _SMTPD = {
     "smtpd_banner", "mail_name", "mail_version", "message_size_limit",
