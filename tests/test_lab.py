@@ -167,7 +167,9 @@ def received(mbox: str) -> list[str]:
 
 
 def test_every_shipped_lab_has_a_test():
-    assert set(shipped_labs()) == {"single-host", "two-domains", "smarthost", "backup-mx"}
+    # faults: tests/test_faults.py
+    assert set(shipped_labs()) == {"single-host", "two-domains", "smarthost", "backup-mx",
+                                   "faults"}
 
 
 def test_single_host(tmp_path):
@@ -261,7 +263,7 @@ def test_cli_outputs(tmp_path):
     assert lab_main(None, [d, "dig", "example.org", "MX"], out := io.StringIO(), err) == 0
     assert "10 mx1.example.org." in out.getvalue()
     assert lab_main(None, [d, "trace", "x"], io.StringIO(), err := io.StringIO()) == 1
-    assert "not available yet" in err.getvalue()
+    assert "no queue id or Message-ID 'x'" in err.getvalue()
     assert lab_main(None, [d, "mailq", "nosuch"], io.StringIO(), err := io.StringIO()) == 1
     assert "no host 'nosuch'" in err.getvalue()
     assert lab_main(None, [d, "bogus"], io.StringIO(), io.StringIO()) == 2
@@ -326,13 +328,9 @@ def recorded(sc_id: str, tmp_path: Path):
     return rec, lab, replay(lab, rec, at=ARRIVAL_06 if sc_id.startswith("06") else None)
 
 
-NO_TRANSPORT_MAPS = pytest.mark.xfail(
-    reason="transport_maps is not read yet (trivial-rewrite/qmgr: the labs issue's 'smtp(8) "
-           "grown up'): mail.example.com follows the MX of example.net to 127.0.0.9 instead "
-           "of smtp:[127.0.0.4]", strict=True)
-#: scenarios whose mail is delivered as recorded (08 waits for transport_maps)
+#: scenarios whose mail is delivered as recorded
 DELIVERED = ["01-two-domains", "02-backup-mx", "05-smarthost", "06-deferred-then-bounce",
-             pytest.param("08-transport-maps", marks=NO_TRANSPORT_MAPS)]
+             "08-transport-maps"]
 ALL = ["01-two-domains", "02-backup-mx", "05-smarthost", "06-deferred-then-bounce",
        "08-transport-maps"]
 #: seconds a recorded time may lie after mailsim's. Real Postfix's hops take 10-25 ms of

@@ -9,6 +9,8 @@ The modules, one job each:
 * :mod:`~mailsim.lab.build` -- a host folder made from its ``[[hosts]]`` entry;
 * :mod:`~mailsim.lab.network` -- addresses, hosts up or down, links; the in-memory connector;
 * :mod:`~mailsim.lab.scheduler` -- every host's queue manager on one clock, in time order;
+* :mod:`~mailsim.lab.faults` -- faults at simulated instants: a host down, a link cut or
+  slow, DNS SERVFAIL/NXDOMAIN, greylisting, a full mailbox;
 * :mod:`~mailsim.lab.state` -- what a lab remembers between two commands (state.json);
 * :mod:`~mailsim.lab.lab` -- :class:`Lab`: load, send, run, mailq, log, mailbox;
 * :mod:`~mailsim.lab.recording` -- a lab built from a recording of real Postfix;

@@ -13,13 +13,24 @@
     mailsim lab DIR mailbox HOST USER                  USER's mailbox on HOST
     mailsim lab DIR flush|stop|start|reload HOST       postqueue -f, postfix stop|start|reload
     mailsim lab DIR dig NAME [TYPE]                    ask the lab's DNS
+    mailsim lab DIR fault KIND TARGET [TARGET2] [--at D] [--until D | --for D]
+                         [--mode refused|timeout|unreachable] [--latency D] [--delay D] [--user U]
+    mailsim lab DIR fault list [--json] | fault end N  the faults; end fault N now
+    mailsim lab DIR trace ID [--format text|json|dot|svg|png] [--output FILE]
+                         a message's route (ID: Message-ID or a queue id on any host)
 
 Every command loads the lab, does its work on the lab's simulated clock and
 saves the clock (``DIR/state.json``), so a sequence of commands is one run.
+A ``fault`` (:mod:`mailsim.lab.faults`: host-down, link-cut, slow-link,
+dns-servfail, dns-nxdomain, greylist, mailbox-full) starts ``--at`` a time
+from now (default: now) and lasts ``--for`` a duration or ``--until`` a time
+from now; ``run`` starts and ends it on the clock.
 Errors print ``mailsim lab: ...`` with what to fix and exit with status 1;
 a usage error exits with 2.
 
-Not yet: ``trace`` (a message's route across the hosts) and the graphs.
+``trace`` reads every host's log (:mod:`mailsim.lab.trace`); ``dot`` and
+``svg`` give its route graph (:mod:`mailsim.route_graphs`: Graphviz when
+``dot`` is installed, else matplotlib), ``png`` only into ``--output``.
 
 Examples
 --------
@@ -87,9 +98,21 @@ def _parser() -> _Parser:
     c = sub.add_parser("dig")
     c.add_argument("name")
     c.add_argument("rtype", nargs="?", default="A")
+    c = sub.add_parser("fault")
+    c.add_argument("what")
+    c.add_argument("args", nargs="*")
+    c.add_argument("--at")
+    c.add_argument("--until")
+    c.add_argument("--for", dest="duration")
+    c.add_argument("--mode", choices=("refused", "timeout", "unreachable"))
+    c.add_argument("--latency")
+    c.add_argument("--delay")
+    c.add_argument("--user")
+    c.add_argument("--json", action="store_true")
     c = sub.add_parser("trace")
-    c.add_argument("ident", nargs="?")
-    c.add_argument("--format", default="text")
+    c.add_argument("ident")
+    c.add_argument("--format", default="text", choices=("text", "json", "dot", "svg", "png"))
+    c.add_argument("--output")
     return p
 
 
@@ -122,12 +145,71 @@ def main(root: Path | None, argv: list[str], out: TextIO, err: TextIO) -> int:
         return 1
 
 
+def _trace(lab, a: argparse.Namespace, out: TextIO) -> int:
+    """``trace ID``: the text, the JSON, or the route graph (DOT, SVG, PNG)."""
+    from .. import route_graphs
+    from .trace import trace
+    t = trace(lab, a.ident)
+    if a.format == "png" and not a.output:
+        raise LabError("trace --format png writes a file: add --output FILE.png")
+    if a.format == "text":
+        data: str | bytes = t.to_text()
+    elif a.format == "json":
+        data = t.to_json() + "\n"
+    elif a.format == "dot":
+        data = route_graphs.dot_source(route_graphs.route_graph(t)).source
+    else:
+        pic = route_graphs.render(route_graphs.route_graph(t))
+        data = pic.png() if a.format == "png" else pic.svg + "\n"
+    if a.output:
+        try:
+            if isinstance(data, bytes):
+                Path(a.output).write_bytes(data)
+            else:
+                Path(a.output).write_text(data, encoding="utf-8")
+        except OSError as e:
+            raise LabError(f"--output {a.output}: {e.strerror}") from None
+    else:
+        out.write(data)
+    return 0
+
+
+def _fault(lab, a: argparse.Namespace, out: TextIO) -> int:
+    """``fault list``, ``fault end N``, ``fault KIND TARGET...``."""
+    if a.what == "list":
+        rows = lab.fault_table()
+        if a.json:
+            out.write(json.dumps(rows) + "\n")
+            return 0
+        for r in rows:
+            until = format_instant(r["until"]) if r["until"] is not None else "(until ended)"
+            out.write(f"{r['n']:>2}  {r['state']:<8} {format_instant(r['at'])} -> {until}  "
+                      f"{r['what']}" + (f" -- {r['description']}" if r["description"] else "")
+                      + "\n")
+        if not rows:
+            out.write("no faults\n")
+        return 0
+    if a.what == "end":
+        if len(a.args) != 1 or not a.args[0].isdigit():
+            raise LabError("fault end N: give the number of the fault (mailsim lab DIR fault list)")
+        f = lab.end_fault(int(a.args[0]))
+        out.write(f"fault {a.args[0]} ({f.describe()}) is over at {format_instant(lab.now)}\n")
+        return 0
+    if not a.args:
+        raise LabError(f"fault {a.what}: name the target (a host, two hosts, or a DNS name)")
+    target = a.args[0] if len(a.args) == 1 else a.args
+    f = lab.fault(a.what, target, at=a.at, until=a.until, duration=a.duration, mode=a.mode,
+                  latency=a.latency, delay=a.delay, user=a.user)
+    until = format_instant(f.until) if f.until is not None else "until ended (fault end N)"
+    out.write(f"fault {len(lab.faults)}: {f.describe()} from {format_instant(f.at)}, {until}"
+              f" -- {f.state}\n")
+    return 0
+
+
 def _run(lab_dir: Path, a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .lab import Lab
     if a.cmd == "trace":
-        err.write("mailsim lab: trace is not available yet -- it comes with the graphs of the "
-                  "labs; for now read each host's log: mailsim lab DIR log HOST\n")
-        return 1
+        return _trace(Lab.load(lab_dir, create=True), a, out)
     if a.cmd == "init":
         lab = Lab.init(lab_dir, from_lab=a.from_lab, force=a.force)
         out.write(f"mailsim lab: {lab.config.name or lab_dir.name}: "
@@ -190,5 +272,7 @@ def _run(lab_dir: Path, a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(text + ("\n" if text and not text.endswith("\n") else ""))
         lab.save()
         return 0
+    if a.cmd == "fault":
+        return _fault(lab, a, out)
     getattr(lab, a.cmd)(a.host)                 # flush, stop, start, reload
     return 0

@@ -32,6 +32,12 @@ lab.toml, with every key (only ``hosts.name``, ``hosts.address`` and
     latency = "0.2s"                  # simulated time a session over the link takes
     loss = 0.0                        # kept, not simulated yet
 
+    [[faults]]                        # see mailsim.lab.faults for every kind
+    kind = "host-down"                # host-down, link-cut, slow-link, dns-servfail,
+    target = "mx1"                    #   dns-nxdomain, greylist, mailbox-full
+    at = "10m"                        # counted from [lab] start (or a date-time)
+    until = "1h10m"                   # the same; or duration = "1h"
+
 The ``main_cf`` and ``files`` settings apply once, when the host folder is
 created; afterwards the learner edits the host's own files, as on a server.
 
@@ -121,6 +127,7 @@ class LabConfig:
     start: float = DEFAULT_EPOCH
     client: str = "127.0.0.1"
     filename: str = "lab.toml"
+    faults: list = field(default_factory=list)      # mailsim.lab.faults.Fault, lab.toml's
 
     def host(self, name: str) -> HostSpec:
         for h in self.hosts:
@@ -224,9 +231,10 @@ def parse_lab_toml(text: str, filename: str = "lab.toml") -> LabConfig:
                        "(name = \"mail\"), tables [lab], host entries [[hosts]]") from None
     lines = _Lines(text)
     for k in data:
-        if k not in ("lab", "hosts", "links"):
+        if k not in ("lab", "hosts", "links", "faults"):
             raise _err(filename, lines.key(k) or _find_table(lines, k),
-                       f"unknown table or key {k!r} -- lab.toml has [lab], [[hosts]] and [[links]]")
+                       f"unknown table or key {k!r} -- lab.toml has [lab], [[hosts]], [[links]] "
+                       "and [[faults]]")
     lab = data.get("lab", {})
     if not isinstance(lab, dict):
         raise _err(filename, lines.key("lab"), "lab must be a table: [lab]")
@@ -259,7 +267,21 @@ def parse_lab_toml(text: str, filename: str = "lab.toml") -> LabConfig:
     names = [h.name for h in cfg.hosts]
     for i, ln in enumerate(data.get("links", []) or []):
         cfg.links.append(_link(ln, i, filename, lines, names))
+    for i, f in enumerate(data.get("faults", []) or []):
+        cfg.faults.append(_fault(f, i, filename, lines, names, cfg.start))
     return cfg
+
+
+def _fault(f: Any, i: int, filename: str, lines: _Lines, names: list[str], start: float):
+    from .faults import FaultError, parse_fault
+    line = lines.header("faults", i)
+    if not isinstance(f, dict):
+        raise _err(filename, line, "each fault is a [[faults]] table")
+    try:
+        return parse_fault(f, start=start, hosts=names, origin="lab.toml")
+    except FaultError as e:
+        key, text = e.args
+        raise _err(filename, lines.key(key, line), text) from None
 
 
 def _find_table(lines: _Lines, name: str) -> int:

@@ -22,9 +22,13 @@ Real-server equivalents: :meth:`Lab.send` is a client's SMTP session
 :meth:`Lab.stop` / :meth:`Lab.start` / :meth:`Lab.reload` are ``postfix
 stop|start|reload``, :meth:`Lab.mailq` is ``mailq``.
 
-Not simulated: the time deliveries take (a link's latency aside), faults
-other than a stopped host (they come with the fault lab), traces and graphs
-(``trace`` comes later).
+Faults (:mod:`mailsim.lab.faults`) -- a host down, a link cut or slow, DNS
+SERVFAIL or NXDOMAIN, greylisting, a full mailbox -- come from lab.toml's
+``[[faults]]`` or :meth:`Lab.fault`, and start and end at their simulated
+instants while :meth:`Lab.run` moves the clock.
+
+Not simulated: the time deliveries take (a link's latency and connect
+timeouts aside).
 
 Examples
 --------
@@ -67,6 +71,8 @@ from ..smtpd.client import Session
 from .build import create_host
 from .config import LabConfig, LabError, load_lab_toml, unknown_host
 from .duration import parse_duration, parse_instant
+from .faults import (LINK_MODES, Fault, FaultError, FaultSchedule, check_mailbox_fault,
+                     hide_filler, parse_fault)
 from .network import Connection, LabConnector, Network, listening_ports
 from .scheduler import Scheduler
 from .state import HostState, LabState, STATE_FILE, pack_rng, read_state, unpack_rng, write_state
@@ -142,6 +148,8 @@ class Lab:
         self.sent = sent
         self.autosave = True
         self.scheduler = Scheduler(hosts, clock, network.is_up)
+        self.faults = FaultSchedule()
+        self._greylists: dict[int, object] = {}      # active greylist faults' smtpd hooks
 
     # -- loading ------------------------------------------------------------------------------
     @classmethod
@@ -182,6 +190,7 @@ class Lab:
                 lab._restore(name, host, hs)
             else:
                 host.qmgr                       # postfix start: qmgr's heartbeat begins now
+        lab._load_faults(state.faults if state else [])
         if lab.autosave:
             lab.save()
         return lab
@@ -248,7 +257,8 @@ class Lab:
             hosts[name] = HostState(self.network.is_up(name), host._pid, host._qids._inode,
                                     pack_rng(host.rng), daemons, q.pid, q.started, q.next_scan,
                                     dict(q._pids))
-        write_state(self.root, LabState(self.clock.now(), self.sent, hosts))
+        write_state(self.root, LabState(self.clock.now(), self.sent, hosts,
+                                        [f.to_dict() for f in self.faults]))
 
     def _changed(self) -> None:
         if self.autosave:
@@ -275,12 +285,19 @@ class Lab:
     def session(self, via: str, client: str | None = None, port: int = 25) -> LabSession:
         """An SMTP session from ``client`` (default [lab] client) into host ``via``.
 
-        Raises :class:`LabError` when ``via`` is down or does not listen on ``port``.
+        Raises :class:`LabError` when ``via`` is down or does not listen on ``port``
+        (or a link-cut fault separates a lab host at ``client`` from it).
         """
         host = self.host(via)
         client = client or self.config.client
         addr = self.address(via)
         now = self.clock.now()
+        cut = self.network.cut(self.network.host_at(client), via)
+        if cut is not None:
+            reason = os.strerror(LINK_MODES[cut])
+            self.network.connections.append(Connection(now, client, client, via, addr, port, reason))
+            raise LabError(f"connect to {via}[{addr}]:{port}: {reason} -- a link-cut fault "
+                           f"separates {self.network.host_at(client)} from {via}")
         if not self.network.is_up(via) or port not in listening_ports(host):
             reason = os.strerror(errno.ECONNREFUSED)
             self.network.connections.append(Connection(now, client, client, via, addr, port, reason))
@@ -288,7 +305,7 @@ class Lab:
                            + (f" -- {via} is stopped (start it: lab.start({via!r}))"
                               if not self.network.is_up(via) else ""))
         self.network.connections.append(Connection(now, client, client, via, addr, port, "connected"))
-        return LabSession(self, host, client)
+        return LabSession(self, self.network.hooked(via, host), client)
 
     def send(self, from_: str, to: str | list[str], *, via: str | None = None,
              message: str | bytes | None = None, client: str | None = None,
@@ -361,11 +378,13 @@ class Lab:
         return n
 
     def run(self, until: "str | float | _dt.datetime | None" = None) -> int:
-        """Fast-forward the lab's clock, running every host's queue manager in time order.
+        """Fast-forward the lab's clock, running every host's queue manager in time order
+        and starting and ending faults at their instants.
 
         ``until``: a duration from now (``"5d"``, ``"90m"``, ``300``), an instant
         (a :class:`datetime.datetime`, UTC when naive), or None: until no host
-        has mail waiting. Returns how many messages the queue managers handled.
+        has mail waiting (faults still to come that no mail waits for are left
+        for a later run). Returns how many messages the queue managers handled.
         """
         end: float | None
         if until is None:
@@ -379,9 +398,105 @@ class Lab:
                 end = self.clock.now() + parse_duration(until)
             except ValueError as e:
                 raise LabError(f"run: {e}") from None
-        n = self.scheduler.run(end)
+        n = 0
+        while True:
+            self._fire_faults()
+            t = self.faults.next_time()
+            if t is None or (end is not None and t > end) or \
+                    (end is None and not self._mail_waiting()):
+                break
+            n += self.scheduler.run(max(t, self.clock.now()), inclusive=False)
+        n += self.scheduler.run(end)
         self._changed()
         return n
+
+    def _mail_waiting(self) -> bool:
+        """Some host, up or down, has mail in its incoming, active or deferred queue."""
+        return any(True for host in self.hosts.values()
+                   for _ in _queue_files(host.spool, ("incoming", "active", "deferred")))
+
+    # -- faults ------------------------------------------------------------------------------------
+    def fault(self, kind: str, target: "str | list[str]", *, at=None, until=None, duration=None,
+              mode: str | None = None, latency=None, delay=None, user: str | None = None,
+              description: str = "") -> Fault:
+        """Schedule a fault (see :mod:`mailsim.lab.faults`): ``kind`` on ``target`` (a
+        host, two hosts, or a DNS name) from ``at`` (a duration from now, or an instant;
+        default now) until ``until`` (likewise) or for ``duration`` (default: until
+        :meth:`end_fault`). A fault due now starts at once."""
+        d: dict = {"kind": kind, "target": target, "description": description}
+        now = self.clock.now()
+        for key, value in (("at", at), ("until", until), ("duration", duration),
+                           ("mode", mode), ("latency", latency), ("delay", delay),
+                           ("user", user)):
+            if value is not None:
+                d[key] = value
+        try:
+            f = parse_fault(d, start=now, hosts=list(self.hosts))
+        except FaultError as e:
+            raise LabError(f"fault: {e.args[1]}") from None
+        if f.at < now - 1e-3:
+            raise LabError("fault: it would start in the past of the lab's clock")
+        self._check_fault(f)
+        self.faults.faults.append(f)
+        self._fire_faults()
+        self._changed()
+        return f
+
+    def end_fault(self, index: int) -> Fault:
+        """End fault number ``index`` (as :meth:`fault_table` numbers them) now."""
+        try:
+            f = self.faults.faults[index - 1] if index >= 1 else None
+        except IndexError:
+            f = None
+        if f is None:
+            raise LabError(f"no fault {index} -- the faults are numbered from 1 "
+                           f"(mailsim lab DIR fault list)")
+        now = self.clock.now()
+        if f.state == "pending":
+            f.state = "over"                     # it never started
+        elif f.state == "active":
+            f.until = now
+            self._fire_faults()
+        self._changed()
+        return f
+
+    def fault_table(self) -> list[dict]:
+        """One row per fault: number, kind, target, from, until, state, description."""
+        rows = []
+        for i, f in enumerate(self.faults, 1):
+            rows.append({"n": i, "kind": f.kind, "target": list(f.target), "what": f.describe(),
+                         "at": f.at, "until": f.until, "state": f.state, "origin": f.origin,
+                         "description": f.description})
+        return rows
+
+    def _check_fault(self, f: Fault) -> None:
+        """What a fault needs from the lab, checked when it is declared."""
+        if f.kind.startswith("dns-") and self.dns is None:
+            raise LabError(f"a {f.kind} fault needs the lab's DNS -- add zone files in "
+                           "zones/*.zone")
+        if f.kind == "mailbox-full" and f.state == "pending":
+            check_mailbox_fault(self, f)
+
+    def _load_faults(self, saved: list[dict]) -> None:
+        """lab.toml's faults (with their saved state) and the ones added by commands."""
+        old = [Fault.from_dict(d) for d in saved]
+        by_sig: dict[str, list[Fault]] = {}
+        for f in old:
+            if f.origin == "lab.toml":
+                by_sig.setdefault(f.signature(), []).append(f)
+        faults = []
+        for f in self.config.faults:
+            same = by_sig.get(f.signature())
+            faults.append(same.pop(0) if same else Fault.from_dict(f.to_dict()))
+        faults += [f for f in old if f.origin != "lab.toml"]
+        for f in faults:
+            self._check_fault(f)
+        self.faults = FaultSchedule(faults)
+        self.faults.restore(self)
+        self._fire_faults()
+
+    def _fire_faults(self) -> None:
+        self.faults.fire(self, self.clock.now())
 
     # -- postfix and postqueue on a host ---------------------------------------------------------
     def flush(self, name: str) -> int:
@@ -463,9 +578,11 @@ class Lab:
             files = sorted(p for sub in ("new", "cur") for p in (path / sub).glob("*") if p.is_file())
             return "".join(p.read_text("utf-8", "surrogateescape") for p in files)
         try:
-            return path.read_text("utf-8", "surrogateescape")
+            data = path.read_bytes()
         except FileNotFoundError:
             return ""
+        # a mailbox-full fault's filler is not the user's mail
+        return hide_filler(self, name, user, data).decode("utf-8", "surrogateescape")
 
     def status(self) -> list[dict]:
         """One row per host: name, addresses, hostname, up, messages queued."""
@@ -478,16 +595,17 @@ class Lab:
         return rows
 
     def trace(self, ident: str):
-        """A message's route across hosts: not simulated yet."""
-        raise LabError("trace is not available yet: it comes with the graphs of the labs issue "
-                       "(for now read each host's log: mailsim lab DIR log HOST)")
+        """A message's route across hosts, by Message-ID or any host's queue id
+        (:func:`mailsim.lab.trace.trace`; ``mailsim lab DIR trace ID``)."""
+        from .trace import trace
+        return trace(self, ident)
 
     def __repr__(self) -> str:
         return f"<Lab {self.config.name!r}: {', '.join(self.hosts)} at {self.clock.now():.3f}>"
 
 
-def _queue_files(spool: Path):
-    for q in ("incoming", "active", "deferred", "hold"):
+def _queue_files(spool: Path, queues=("incoming", "active", "deferred", "hold")):
+    for q in queues:
         for dirpath, _dirs, files in os.walk(spool / q):
             for f in files:
                 if not f.startswith("."):

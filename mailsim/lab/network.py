@@ -18,9 +18,19 @@ connector says:
 A link's ``latency`` is the simulated time one session over it takes: the
 shared clock moves on by that much when the connection opens.
 
-Not simulated: packet loss (a link's ``loss`` is kept for the fault lab),
-timeouts, bandwidth, routing between subnets; several addresses of one host
-listen alike (inet_interfaces is not consulted).
+Faults (:mod:`mailsim.lab.faults`) change what the network says:
+
+* a cut link (:attr:`Network.cuts`): ``Connection refused``, ``No route to
+  host``, or -- after the client's connect timeout has passed on the clock
+  -- ``Connection timed out``;
+* a slow link (:attr:`Network.slow`) has its own latency; from the client's
+  connect timeout on, connecting times out;
+* ``smtpd_hooks``: lab-level policies attached to every smtpd session of a
+  host (greylisting).
+
+Not simulated: packet loss (a link's ``loss`` is kept), bandwidth, routing
+between subnets; several addresses of one host listen alike
+(inet_interfaces is not consulted).
 
 Examples
 --------
@@ -29,6 +39,9 @@ Examples
 ('mx', None)
 >>> net.refusal("192.0.2.99"), net.refusal("127.0.0.9")
 ('No route to host', 'Connection refused')
+>>> net.cuts[frozenset(("mx", "mail"))] = "timeout"
+>>> net.cut("mail", "mx")
+'timeout'
 """
 from __future__ import annotations
 
@@ -36,12 +49,17 @@ import errno
 import ipaddress
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 from ..smtp import ConnectFailure, HostConnector
 from ..smtp.addr import SERVICES
 from .config import LinkSpec
+from .faults import LINK_MODES
 
-__all__ = ["Network", "LabConnector", "Connection", "listening_ports"]
+__all__ = ["Network", "LabConnector", "Connection", "listening_ports", "DEFAULT_CONNECT_TIMEOUT"]
+
+#: what a connection waits without smtp_connect_timeout (Linux gives up on a SYN after ~127 s)
+DEFAULT_CONNECT_TIMEOUT = 127.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,12 @@ class Network:
         self.links = {frozenset((ln.a, ln.b)): ln for ln in links}
         self.down: set[str] = set()
         self.connections: list[Connection] = []
+        #: links cut by a fault: {frozenset((a, b)): "refused" | "timeout" | "unreachable"}
+        self.cuts: dict[frozenset, str] = {}
+        #: links slowed by a fault: {frozenset((a, b)): seconds a session takes}
+        self.slow: dict[frozenset, float] = {}
+        #: host name -> callables run on each new smtpd session of that host (lab policies)
+        self.smtpd_hooks: dict[str, list[Callable]] = {}
 
     def host_at(self, addr: str) -> str | None:
         """The name of the lab host with address ``addr``, if any."""
@@ -89,9 +113,24 @@ class Network:
         return name not in self.down
 
     def latency(self, a: str, b: str) -> float:
-        """Seconds a session between hosts ``a`` and ``b`` takes (0 without a link)."""
-        link = self.links.get(frozenset((a, b)))
+        """Seconds a session between hosts ``a`` and ``b`` takes (0 without a link;
+        a slow-link fault's latency while it lasts)."""
+        pair = frozenset((a, b))
+        if pair in self.slow:
+            return self.slow[pair]
+        link = self.links.get(pair)
         return link.latency if link else 0.0
+
+    def cut(self, a: str | None, b: str | None) -> str | None:
+        """How the link between hosts ``a`` and ``b`` is cut (None: it is not)."""
+        if a is None or b is None:
+            return None
+        return self.cuts.get(frozenset((a, b)))
+
+    def hooked(self, name: str, host):
+        """``host`` as smtpd clients reach it: with the lab's policies for ``name``."""
+        hooks = self.smtpd_hooks.get(name)
+        return _Hooked(host, list(hooks)) if hooks else host
 
     @staticmethod
     def refusal(addr: str) -> str:
@@ -130,12 +169,39 @@ class LabConnector:
         src = self.source_address()
         target = net.host_at(addr)
         now = self.clock.now()
+        wait = timeout if timeout and timeout > 0 else DEFAULT_CONNECT_TIMEOUT
+        cut = net.cut(self.source, target)
+        delay = net.latency(self.source, target) if target is not None else 0.0
+        if cut is not None or delay >= wait:
+            mode = cut or "timeout"
+            if mode == "timeout":               # the SYN goes unanswered until the timeout
+                self.clock.advance(wait)
+            reason = os.strerror(LINK_MODES[mode])
+            net.connections.append(Connection(now, self.source, src, target, addr, port, reason))
+            raise ConnectFailure(reason)
         if target is None or not net.is_up(target) or port not in listening_ports(self.hosts[target]):
             reason = net.refusal(addr) if target is None else os.strerror(errno.ECONNREFUSED)
             net.connections.append(Connection(now, self.source, src, target, addr, port, reason))
             raise ConnectFailure(reason)
-        delay = net.latency(self.source, target)
         if delay > 0:
             self.clock.advance(delay)
         net.connections.append(Connection(now, self.source, src, target, addr, port, "connected"))
-        return HostConnector({addr: self.hosts[target]}, client_addr=src).connect(addr, port, timeout)
+        host = net.hooked(target, self.hosts[target])
+        return HostConnector({addr: host}, client_addr=src).connect(addr, port, timeout)
+
+
+class _Hooked:
+    """A host whose new smtpd sessions get the lab's policies (everything else as is)."""
+
+    def __init__(self, host, hooks: list[Callable]) -> None:
+        self._host = host
+        self._hooks = hooks
+
+    def smtpd(self, client_addr: str = "127.0.0.1", client_port: int = 0):
+        engine = self._host.smtpd(client_addr, client_port)
+        for hook in self._hooks:
+            hook(engine)
+        return engine
+
+    def __getattr__(self, name: str):
+        return getattr(self._host, name)

@@ -21,9 +21,15 @@ in time order:
 So retries on different hosts interleave exactly as their schedules say,
 and the same lab gives the same run every time.
 
+Faults (:mod:`mailsim.lab.faults`) start and end between these steps: the
+lab runs the scheduler up to a fault's instant (``inclusive=False``), starts
+or ends the fault, then goes on -- so a scan due at that very instant
+already sees the fault.
+
 Not simulated: the time a delivery takes (every step happens at one
-instant, apart from a link's latency), concurrency limits, and a host that
-is down keeps its queue untouched until it starts again.
+instant, apart from a link's latency and connect timeouts), concurrency
+limits, and a host that is down keeps its queue untouched until it starts
+again.
 """
 from __future__ import annotations
 
@@ -110,15 +116,18 @@ class Scheduler:
                 best = (t, name)
         return best
 
-    def run(self, end: float | None = None) -> int:
+    def run(self, end: float | None = None, *, inclusive: bool = True) -> int:
         """Move the clock to ``end`` (None: until no host has mail waiting), running every
-        queue scan on the way in time order; returns how many messages were handled."""
+        queue scan on the way in time order; returns how many messages were handled.
+
+        ``inclusive=False`` leaves the scans due exactly at ``end`` for the next run
+        (the lab starts and ends faults at ``end`` first)."""
         clock = self.clock
         n = self.settle()
         limit = clock.now() + MAX_SPAN if end is None else end
         while True:
             nxt = self.next_step()
-            if nxt is None or nxt[0] > limit:
+            if nxt is None or nxt[0] > limit or (not inclusive and nxt[0] >= limit - EPSILON):
                 break
             t, name = nxt
             if t > clock.now():

@@ -5,7 +5,9 @@ memory on a real network -- the time, which hosts run, each queue manager's
 process id and heartbeat phase, the counters behind process and queue ids --
 is written here after every command that changes it, so ``mailsim lab DIR
 send`` followed by ``mailsim lab DIR run --until 1h`` in another process is
-the same run as both done in one notebook.
+the same run as both done in one notebook. The faults (:mod:`mailsim.lab.faults`)
+are kept here too: which have started or ended, the ones added from the
+command line, and what they remember (greylisted triples, a mailbox's filler).
 
 Delete state.json to start the clock again from lab.toml's ``start`` (the
 mail already queued keeps its time stamps).
@@ -71,6 +73,7 @@ class LabState:
     now: float
     sent: int = 0                     # messages `lab send` made (their Message-IDs)
     hosts: dict[str, HostState] = field(default_factory=dict)
+    faults: list[dict] = field(default_factory=list)   # mailsim.lab.faults.Fault.to_dict()
 
     def to_json(self) -> str:
         return json.dumps({"version": VERSION, **asdict(self)}, indent=1, sort_keys=True) + "\n"
@@ -81,7 +84,8 @@ class LabState:
         if d.get("version") != VERSION:
             raise ValueError(f"state version {d.get('version')!r}, expected {VERSION}")
         return cls(float(d["now"]), int(d.get("sent", 0)),
-                   {k: HostState(**v) for k, v in d.get("hosts", {}).items()})
+                   {k: HostState(**v) for k, v in d.get("hosts", {}).items()},
+                   list(d.get("faults", [])))
 
 
 def read_state(root: Path) -> LabState | None:
