@@ -320,30 +320,15 @@ def to_text(graph: nx.Graph) -> str:
 
 
 # -- pictures ----------------------------------------------------------------------------------------
-@dataclass
-class Picture:
-    """A rendered graph or timeline: SVG for notebooks, PNG on request, a summary as text.
-
-    ``engine`` is ``"dot"`` or ``"matplotlib"``; the text form does not say
-    which, so stored notebook outputs do not depend on the machine.
-    """
-    svg: str
-    engine: str
-    text: str
+@dataclass(repr=False)      # keep DecisionFigure's text repr (stable in notebooks)
+class Picture(graphs.DecisionFigure):
+    """A rendered graph or timeline: :class:`mailsim.graphs.DecisionFigure` (SVG for
+    notebooks, a summary as text that does not name the engine), plus PNG on request."""
     make_png: Callable[[], bytes] = field(repr=False, default=lambda: b"")
 
     def png(self) -> bytes:
         """The picture as PNG bytes."""
         return self.make_png()
-
-    def _repr_svg_(self) -> str:
-        return self.svg
-
-    def __repr__(self) -> str:
-        return self.text
-
-    def _repr_pretty_(self, p, cycle) -> None:
-        p.text(self.text)
 
     def save(self, path) -> None:
         """Write the picture to ``path``: SVG or PNG, by its suffix."""

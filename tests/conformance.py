@@ -90,6 +90,17 @@ def numbered(pattern: re.Pattern, text: str, label: str, group: int = 0) -> str:
     return pattern.sub(sub, text)
 
 
+def per_message(lines: list[str]) -> dict[str, list[str]]:
+    """Masked log lines grouped by their (masked) queue id ``QIDn``, in order: Postfix's
+    daemons run concurrently, but the lines of one message keep a causal order."""
+    out: dict[str, list[str]] = {}
+    for ln in lines:
+        m = re.search(r"\]: (QID\d+): ", ln)
+        if m:
+            out.setdefault(m.group(1), []).append(ln)
+    return out
+
+
 def split_replies(text: str) -> list[str]:
     out, cur = [], ""
     for line in text.splitlines(keepends=True):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conformance import GOLDEN, replay_inprocess  # noqa: E402
+from conformance import GOLDEN, per_message, replay_inprocess  # noqa: E402
 from test_local import build_local_host, mask_local  # noqa: E402
 
 NOTIFY = GOLDEN / "notify"
@@ -43,14 +43,6 @@ def masked(lines: list[str]) -> list[str]:
     text = PID.sub(r"\1[PID]", STAMP.sub("", "\n".join(lines)))
     return mask_local(text).split("\n")
 
-
-def per_message(lines: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for ln in lines:
-        m = re.search(r"\]: (QID\d+): ", ln)
-        if m:
-            out.setdefault(m.group(1), []).append(ln)
-    return out
 
 
 def test_the_recordings_are_here() -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conformance import numbered  # noqa: E402
+from conformance import numbered, per_message  # noqa: E402
 
 from mailsim.lab import Lab, LabError, parse_lab_toml, shipped_labs  # noqa: E402
 from mailsim.lab.cli import main as lab_main  # noqa: E402
@@ -61,14 +61,6 @@ def masked_log(lines: list[str]) -> list[str]:
     kept = [ln for ln in lines if not RECORDER.search(ln)]
     return mask("\n".join(kept)).split("\n") if kept else []
 
-
-def per_message(lines: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for ln in lines:
-        m = re.search(r"\]: (QID\d+): ", ln)
-        if m:
-            out.setdefault(m.group(1), []).append(ln)
-    return out
 
 
 def write(path: Path, text: str) -> Path:

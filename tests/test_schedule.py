@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conformance import numbered  # noqa: E402
+from conformance import numbered, per_message  # noqa: E402
 
 from mailsim.clock import SimClock  # noqa: E402
 from mailsim.host import Host, init_host  # noqa: E402
@@ -116,14 +116,6 @@ def test_log_matches_recording(scenario, result):
     assert Counter(got) == Counter(want)
     assert per_message(got) == per_message(want)
 
-
-def per_message(lines: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for ln in lines:
-        m = re.search(r"\]: (QID\d+): ", ln)
-        if m:
-            out.setdefault(m.group(1), []).append(ln)
-    return out
 
 
 def test_queue_listing_at_every_sample(scenario, result):
