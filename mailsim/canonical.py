@@ -51,18 +51,13 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
-from .maps import MapError
+from .maps import MapError, tok822
 
 __all__ = ["Tok", "scan", "parse", "externalize", "internalize", "str_addresses",
            "quote_local", "unquote_local", "canon_classes", "addr_map", "map11", "lookup_address",
            "rewrite_context_address", "header_context", "rewrite_header",
            "SENDER_HEADERS", "RECIPIENT_HEADERS", "ExpansionTrouble"]
-
-#: RFC 822 specials plus Postfix's extra operators ``| % !``
-_OPCHARS = '|%!()<>@,;:\\".[]'
-_SPACE = " \t\r\n"
 
 #: headers with sender addresses (Postfix's header_opts.c, HDR_OPT_SENDER)
 SENDER_HEADERS = frozenset(h.lower() for h in (
@@ -104,70 +99,15 @@ class Tok:
 _WORDS = ("atom", "qstring", "comment", "domlit", "addr")
 
 
-def _collect(s: str, i: int, stop: Callable[[str], bool]) -> tuple[str, int]:
-    """Characters from ``s[i]`` until ``stop``; a backslash takes the next one literally."""
-    out = []
-    while i < len(s):
-        c = s[i]
-        if c == "\\":
-            i += 1
-            if i >= len(s):
-                break
-            c = s[i]
-        elif stop(c):
-            break
-        out.append(" " if c in _SPACE else c)
-        i += 1
-    return "".join(out), i
-
-
-def _comment(s: str, i: int) -> tuple[str, int]:
-    """A (nested) comment starting after its ``(``, kept in external form with parentheses."""
-    out, level = ["("], 1
-    while i < len(s):
-        c = s[i]
-        out.append(c)
-        i += 1
-        if c == "(":
-            level += 1
-        elif c == ")":
-            level -= 1
-            if level == 0:
-                break
-        elif c == "\\" and i < len(s):
-            out.append(s[i])
-            i += 1
-    return "".join(out), i
-
-
 def scan(text: str) -> list[Tok]:
     """Split header text into RFC 822 tokens (Postfix's tok822_scan).
 
     >>> [(t.type, t.text) for t in scan('Al <a@b> (x)')]
     [('atom', 'Al'), ('<', ''), ('atom', 'a'), ('@', ''), ('atom', 'b'), ('>', ''), ('comment', '(x)')]
     """
-    toks: list[Tok] = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        i += 1
-        if c in _SPACE:
-            continue
-        if c == "(":
-            body, i = _comment(text, i)
-            toks.append(Tok("comment", body))
-        elif c in '["':
-            end = "]" if c == "[" else '"'
-            body, i = _collect(text, i, lambda ch, end=end: ch == end)
-            i += 1 if i < len(text) else 0
-            toks.append(Tok("domlit" if c == "[" else "qstring", body))
-        elif c != "\\" and c in _OPCHARS:
-            toks.append(Tok(c))
-        else:
-            body, i = _collect(text, i - 1, lambda ch: ch in _SPACE or ch in _OPCHARS)
-            quoted = any(ch == " " or ord(ch) < 32 or ord(ch) == 127 or ch in _OPCHARS for ch in body)
-            toks.append(Tok("qstring" if quoted else "atom", body))
-    return toks
+    # the scanner smtpd and the alias tables use (mailsim.maps.tok822); this
+    # module adds the links and address nodes that cleanup's rewriting needs
+    return [Tok(t.type, t.text) for t in tok822.scan(text)]
 
 
 def _link(toks: list[Tok]) -> tuple[Tok, Tok]:
@@ -306,10 +246,6 @@ def internalize(toks: list[Tok], *, top: bool = True) -> str:
     return "".join(out)
 
 
-def _copy_quoted(text: str, special: str) -> str:
-    return "".join("\\" + c if c in special else c for c in text)
-
-
 def externalize(toks: list[Tok], *, line: bool = False, top: bool = True) -> str:
     """Tokens as header text (tok822_externalize); ``line``: a newline after each comma."""
     out = []
@@ -322,9 +258,9 @@ def externalize(toks: list[Tok], *, line: bool = False, top: bool = True) -> str
         elif t.type in ("atom", "comment"):
             out.append(t.text)
         elif t.type == "qstring":
-            out.append('"' + _copy_quoted(t.text, '"\\\r\n') + '"')
+            out.append('"' + tok822._quoted(t.text, '"\\\r\n') + '"')
         elif t.type == "domlit":
-            out.append("[" + _copy_quoted(t.text, "\\\r\n") + "]")
+            out.append("[" + tok822._quoted(t.text, "\\\r\n") + "]")
         elif t.type == "startgrp":
             out.append(":")
         else:
