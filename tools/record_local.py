@@ -236,33 +236,15 @@ def main() -> int:
     args.out = args.out or (NOTIFY_OUT if args.notify else OUT)
     scenarios = [s for s in pool if not args.only or s["id"] in args.only]
     machine = rp.take_machine((rp.SMTP_PORT, rp.SINK_PORT), restore_at_exit=False)
-    (args.out / "logs").mkdir(parents=True, exist_ok=True)
-    failed: list[str] = []
-    homes0: dict[str, set[str]] = {}
-    try:
-        machine.backup()
-        machine.point_resolver_at_loopback()
-        machine.create_users()
-        homes0 = snapshot_homes()
-        rp.run(["postconf", "-F", "*/*/chroot = n"])
-        machine.start_sink()
-        version = rp.run(["postconf", "-dh", "mail_version"]).stdout.strip()
-        failed += rp.record_each(scenarios, lambda sc: record(sc, machine, version, homes0),
-                                 args.out)
-    except KeyboardInterrupt as e:
-        rp.log(f"interrupted ({e})")
-        failed.append("<interrupted>")
-    finally:
-        try:
-            machine.stop_postfix()
-            if homes0:
-                teardown(homes0)
-        finally:
-            machine.restore()
-    if failed:
-        rp.log("FAILED: " + ", ".join(failed))
-        return 1
-    return 0
+    homes0: dict[str, set[str]] = {}      # the home folders before: teardown() keeps those
+
+    def prepare() -> None:
+        homes0.update(snapshot_homes())
+
+    return rp.record_scenarios(machine, scenarios,
+                               lambda sc, version: record(sc, machine, version, homes0),
+                               args.out, prepare=prepare,
+                               cleanup=lambda: homes0 and teardown(homes0))
 
 
 if __name__ == "__main__":

@@ -823,12 +823,12 @@ def record_messages(sc: dict, machine: "Machine", write_setup, *, pause: float =
             **extra}
 
 
-def record_each(scenarios: list[dict], record_one, out: Path) -> list[str]:
+def record_each(scenarios: list[dict], record_one, out: Path, report=None) -> list[str]:
     """Record every scenario with ``record_one(sc) -> dict``, writing ``OUT/ID.json`` and
     ``OUT/logs/ID.log``; a scenario that fails is reported and skipped. Returns the ids
-    that failed."""
+    that failed. ``report(n, total, sc, result, seconds)`` gives the progress line."""
     failed = []
-    for sc in scenarios:
+    for n, sc in enumerate(scenarios, 1):
         t = time.monotonic()
         try:
             result = record_one(sc)
@@ -841,8 +841,49 @@ def record_each(scenarios: list[dict], record_one, out: Path) -> list[str]:
             f.write("\n")
         with open(out / "logs" / f"{sc['id']}.log", "w", encoding="latin-1") as f:
             f.write("".join(ln + "\n" for ln in result["log"]))
-        log(f"{sc['id']} ({time.monotonic() - t:.1f} s) {result['notes']}")
+        seconds = time.monotonic() - t
+        log(report(n, len(scenarios), sc, result, seconds) if report else
+            f"{sc['id']} ({seconds:.1f} s) {result['notes']}")
     return failed
+
+
+def record_scenarios(machine: "Machine", scenarios: list[dict], record_one, out: Path, *,
+                     prepare=None, cleanup=None, report=None) -> int:
+    """The whole recording run every recorder makes: back the machine up, point the
+    resolver at loopback, create the users, ``prepare()``, chroot off, start the sink,
+    then ``record_one(sc, mail_version)`` for each scenario (:func:`record_each`); stop
+    Postfix, ``cleanup()`` and restore the machine whatever happens. Returns the exit
+    status (1 when a scenario failed or the run was interrupted)."""
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
+    t0 = time.monotonic()
+    try:
+        machine.backup()
+        machine.point_resolver_at_loopback()
+        machine.create_users()
+        if prepare is not None:
+            prepare()
+        # master.cf: Debian's stock file, chroot off for every service
+        run(["postconf", "-F", "*/*/chroot = n"])
+        machine.start_sink()
+        version = run(["postconf", "-dh", "mail_version"]).stdout.strip()
+        failed += record_each(scenarios, lambda sc: record_one(sc, version), out, report)
+        log(f"recorded {len(scenarios) - len(failed)} scenario(s) in "
+            f"{time.monotonic() - t0:.0f} s into {out}")
+    except KeyboardInterrupt as e:
+        log(f"interrupted ({e})")
+        failed.append("<interrupted>")
+    finally:
+        try:
+            machine.stop_postfix()
+            if cleanup is not None:
+                cleanup()
+        finally:
+            machine.restore()
+    if failed:
+        log("FAILED: " + ", ".join(failed))
+        return 1
+    return 0
 
 
 def take_machine(ports, *, restore_at_exit: bool = True) -> "Machine":
@@ -905,45 +946,12 @@ def main() -> int:
         sys.exit("smtp-sink not installed (apt-get install postfix)")
     machine = take_machine((SMTP_PORT, SINK_PORT))
 
-    out = args.out
-    (out / "logs").mkdir(parents=True, exist_ok=True)
-    failed = []
-    try:
-        machine.backup()
-        machine.point_resolver_at_loopback()
-        machine.create_users()
-        # master.cf: Debian's stock file, chroot off for every service
-        run(["postconf", "-F", "*/*/chroot = n"])
-        machine.start_sink()
-        version = run(["postconf", "-dh", "mail_version"]).stdout.strip()
-        t0 = time.monotonic()
-        for n, sc in enumerate(scenarios, 1):
-            t = time.monotonic()
-            try:
-                result, notes = record(sc, machine, version)
-            except Exception as e:
-                failed.append(sc["id"])
-                log(f"!! {sc['id']}: {e}")
-                continue
-            with open(out / f"{sc['id']}.json", "w") as f:
-                json.dump(result, f, indent=1)
-                f.write("\n")
-            with open(out / "logs" / f"{sc['id']}.log", "w", encoding="latin-1") as f:
-                f.write("".join(ln + "\n" for ln in result["log"]))
-            log(f"[{n}/{len(scenarios)}] {sc['id']} ({time.monotonic() - t:.1f} s)")
-            if not args.quiet:
-                log(summary(result))
-        log(f"recorded {len(scenarios) - len(failed)} scenario(s) in "
-            f"{time.monotonic() - t0:.0f} s into {out}")
-    except KeyboardInterrupt as e:
-        log(f"interrupted ({e})")
-        failed.append("<interrupted>")
-    finally:
-        machine.restore()
-    if failed:
-        log("FAILED: " + ", ".join(failed))
-        return 1
-    return 0
+    def report(n: int, total: int, sc: dict, result: dict, seconds: float) -> str:
+        line = f"[{n}/{total}] {sc['id']} ({seconds:.1f} s)"
+        return line if args.quiet else line + "\n" + summary(result)
+
+    return record_scenarios(machine, scenarios, lambda sc, version: record(sc, machine, version)[0],
+                            args.out, report=report)
 
 
 if __name__ == "__main__":

@@ -242,29 +242,9 @@ def main() -> int:
         sys.exit(f"{VMAIL} exists: not touching it")
 
     machine = rp.take_machine((rp.SMTP_PORT, rp.SINK_PORT), restore_at_exit=False)
-    (args.out / "logs").mkdir(parents=True, exist_ok=True)
-    failed: list[str] = []
-    try:
-        machine.backup()
-        machine.point_resolver_at_loopback()
-        machine.create_users()
-        rp.run(["postconf", "-F", "*/*/chroot = n"])
-        machine.start_sink()
-        version = rp.run(["postconf", "-dh", "mail_version"]).stdout.strip()
-        failed += rp.record_each(scenarios, lambda sc: record(sc, machine, version), args.out)
-    except KeyboardInterrupt as e:
-        rp.log(f"interrupted ({e})")
-        failed.append("<interrupted>")
-    finally:
-        try:
-            machine.stop_postfix()
-            remove_vmail()
-        finally:
-            machine.restore()
-    if failed:
-        rp.log("FAILED: " + ", ".join(failed))
-        return 1
-    return 0
+    return rp.record_scenarios(machine, scenarios,
+                               lambda sc, version: record(sc, machine, version),
+                               args.out, cleanup=remove_vmail)
 
 
 if __name__ == "__main__":
