@@ -36,7 +36,13 @@ file itself). A queue manager that starts -- for example after ``kill -9``
 -- first takes over what is in ``active``, skips the recipients the journal
 marks done, and delivers the others "in doubt" (``host.in_doubt``): local(8)
 then checks whether the mailbox already holds that very copy before it
-appends another. (A remote delivery in doubt is sent again, as Postfix does.)
+appends another. A recipient deferred while in doubt (its mailbox still
+locked by the killed process, say) keeps the mark in the deferred queue
+file (attribute ``in_doubt``) for its next attempt. Deferring rewrites the
+active file in place and then renames it into ``deferred``, so no kill leaves
+a message in two queues. (A remote delivery in doubt is sent again, as
+Postfix does: Postfix itself may deliver twice after a crash; mailsim's
+local delivery does not.)
 
 The clock
 ---------
@@ -80,7 +86,8 @@ from .cleanup import CleanupError
 from .bounce_notify import notify_delay, notify_failure, notify_success, notify_trace, wants
 from .log_adhoc import log_adhoc
 from .postqueue import message_size
-from .queue import HASHED_QUEUES, QueueFile, Recipient, read_queue_file, write_queue_file
+from .queue import (HASHED_QUEUES, QueueFile, Recipient, queue_dir, read_queue_file,
+                    write_queue_file)
 
 __all__ = ["QueueManager", "MessageResult", "TRANSPORT_UNAVAILABLE"]
 
@@ -284,7 +291,7 @@ class QueueManager:
             return self._corrupt(active)
         journal = active.parent / f".{qf.queue_id}.done"
         done = _read_journal(journal) if recovering else set()
-        self._journal_each, self._recovering = False, recovering
+        self._journal_each, self._recovering, self._doubt = False, recovering, set()
         res = MessageResult(qf.queue_id)
         t_active = host.clock.now()
         if not qf.warn_time and host.conf.time("delay_warning_time") > 0:
@@ -313,8 +320,11 @@ class QueueManager:
         failed: list[tuple[RecipientStatus, str]] = []
         if any(t in self.throttled for _, t, _ in todo_routes):
             return res                          # stays in active until qmgr restarts
-        # after a crash every recipient not marked done may have been delivered already
-        host.in_doubt = {_key(r) for r in todo} if recovering else set()
+        # after a crash every recipient not marked done may have been delivered already;
+        # a recipient still in doubt when deferred stays so (the queue file's "in_doubt")
+        doubt = {k for k in qf.attrs.get("in_doubt", "").split("\n") if k}
+        host.in_doubt = {_key(r) for r in todo if recovering or _key(r) in doubt}
+        self._doubt = set(host.in_doubt)
         self._journal_each = len(todo) > 1      # one recipient: removing the file says "done"
         try:
             self._deliver_all(qf, groups, t_active, res, journal, success, failed)
@@ -457,17 +467,28 @@ class QueueManager:
         records = bounce_log.read(host.spool, qf.queue_id)
         qf.recipients = recipients
         qf.attrs = dict(qf.attrs, reason=records[-1].reason if records else TRANSPORT_UNAVAILABLE)
+        doubt = "\n".join(sorted(_key(r) for r in recipients if _key(r) in self._doubt))
+        qf.attrs.pop("in_doubt", None)
+        if doubt:
+            qf.attrs["in_doubt"] = doubt
         delay = now - qf.arrival
         delay = min(delay, host.conf.time("maximal_backoff_time"))
         delay = max(delay, host.conf.time("minimal_backoff_time"))
-        path = write_queue_file(host.spool, "deferred", qf)
-        when = int(now) + int(delay)
-        os.utime(path, (when, when))
+        # rewrite the active file in place (one rename), then move it (one more): a kill
+        # at any point leaves the message in exactly one queue, never in two
+        path = write_queue_file(host.spool, "active", qf)
         try:
-            journal.unlink()
+            journal.unlink()                    # the file now lists only what is left
         except FileNotFoundError:
             pass
-        active.unlink()
+        when = int(now) + int(delay)
+        os.utime(path, (when, when))
+        dest = queue_dir(host.spool, "deferred", qf.queue_id) / qf.queue_id
+        try:
+            os.replace(path, dest)
+        except FileNotFoundError:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
 
     # -- delivery agents -------------------------------------------------------------------
     def _program(self, transport: str) -> str | None:

@@ -171,3 +171,44 @@ def test_crash_before_the_queue_file_is_removed_delivers_once(tmp_path: Path) ->
     assert qmgr_mod.QueueManager(host).run() == 1      # a new qmgr takes over active/
     assert mailbox(host, "peter").count("Message-ID: <single@test>") == 1
     assert list((host.spool / "active").iterdir()) == []
+
+
+def test_in_doubt_survives_a_deferral(tmp_path: Path, monkeypatch) -> None:
+    """Killed after peter's append, with his mailbox's dot-lock still there: the restarted
+    qmgr cannot lock the mailbox and defers him, more mail reaches him meanwhile, and the
+    retry still finds the copy made before the kill (the queue file keeps "in_doubt")."""
+    from mailsim import qmgr as qmgr_mod
+    from mailsim.notebook import mailbox, send as send_msg
+    from mailsim.queue import read_queue_file
+
+    host = init_host(tmp_path / "mx", users=["peter", "gerda"])
+    host.auto_deliver = False
+    send_msg(host, "alice@example.org", ["peter@example.com", "gerda@example.com"],
+             "Subject: once\nMessage-ID: <doubt@test>\n\nbody\n")
+    real = qmgr_mod._append_journal
+
+    def die_after_peter(path, key):
+        raise KeyboardInterrupt("kill -9")          # gerda sorts first: she is journalled
+    monkeypatch.setattr(qmgr_mod, "_append_journal",
+                        lambda p, k: die_after_peter(p, k) if "peter" in k else real(p, k))
+    try:
+        host.run_queue()
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.setattr(qmgr_mod, "_append_journal", real)
+    lock = host.root / "var/mail/peter.lock"
+    lock.write_text("")                              # the killed local(8) held the lock
+    restarted = qmgr_mod.QueueManager(host)
+    restarted.run()
+    (deferred,) = [p for p in (host.spool / "deferred").rglob("[0-9A-F]*") if p.is_file()]
+    assert "peter" in read_queue_file(deferred).attrs["in_doubt"]
+    assert [r.address for r in read_queue_file(deferred).recipients] == ["peter@example.com"]
+    lock.unlink()
+    for i in range(20):                              # later mail: the copy is far from the end
+        send_msg(host, "alice@example.org", "peter@example.com",
+                 f"Subject: later {i}\n\n" + "x" * 500 + "\n")
+        restarted.run()
+    restarted.advance(3600)
+    assert [p for p in (host.spool / "deferred").rglob("*") if p.is_file()] == []
+    assert mailbox(host, "peter").count("Message-ID: <doubt@test>") == 1
+    assert mailbox(host, "gerda").count("Message-ID: <doubt@test>") == 1

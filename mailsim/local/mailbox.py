@@ -63,6 +63,7 @@ Subject: hi
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import stat
 import time
@@ -234,18 +235,45 @@ def open_mbox(host, name: str, *, lock_may_fail: bool,
 
 
 def already_appended(path: Path, data: bytes) -> bool:
-    """Does the mailbox already end with this very copy (all but its From_ line)?
+    r"""Does the mailbox already hold this very copy (all but its From_ line)?
 
     Only asked after a crash (``host.in_doubt``, see mailsim.qmgr): the queue
-    manager may have died between the append and its journal line. The copy
-    carries this recipient's Delivered-To: and the message's own Received:
-    header with its queue id, so it cannot be confused with another message.
+    manager may have died between the append and its journal line, and the
+    recipient may have been deferred since (other mail arrived after the
+    copy), so the whole mailbox is searched. The copy carries this
+    recipient's Delivered-To: and the message's own Received: header with its
+    queue id, so it cannot be confused with another message.
+
+    >>> import tempfile; box = Path(tempfile.mkdtemp()) / "peter"
+    >>> _ = box.write_bytes(b"From a  Mon\nX: 1\n\nFrom b  Tue\nX: 2\n\n")
+    >>> already_appended(box, b"From a  Wed\nX: 1\n\n"), already_appended(box, b"From c\nX: 3\n")
+    (True, False)
     """
     body = data.split(b"\n", 1)[1]
     with open(path, "rb") as f:
-        size = f.seek(0, os.SEEK_END)
-        f.seek(max(0, size - 2 * len(data) - 4096))
-        return body in f.read()
+        if os.fstat(f.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return m.find(body) >= 0
+
+
+def maildir_holds(host, path: str, data: bytes) -> bool:
+    """The Maildir form of :func:`already_appended`: a file in ``new/`` or ``cur/``
+    with exactly this content."""
+    for sub in ("new/", "cur/"):
+        try:
+            folder = host.path(path + sub)
+            names = os.listdir(folder)
+        except (OSError, PermissionError):
+            continue
+        for name in names:
+            f = folder / name
+            try:
+                if f.stat().st_size == len(data) and f.read_bytes() == data:
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def write_all(fd: int, data: bytes, limit: int, regular: bool) -> None:
@@ -394,6 +422,8 @@ def deliver_maildir(run: Run, a: Attr, u: UserAttr, path: str) -> int:
     flags = copy_flags(host, RETURN_PATH | ORIG_RCPT | DELIVERED)
     data = mail_copy(run.qf, a.rcpt.orig, a.delivered or a.rcpt.address, flags, start,
                      enable_orcpt=host.conf.bool("enable_original_recipient"))
+    if host.in_doubt and maildir_holds(host, path, data):
+        return sent(run, a, "delivered to maildir")     # the copy made before a crash
     tmpdir, newdir, curdir = path + "tmp/", path + "new/", path + "cur/"
     tmpname = maildir_names(run, a, start, None)[0]
     tmpfile = tmpdir + tmpname
