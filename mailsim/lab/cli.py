@@ -18,6 +18,8 @@
     mailsim lab DIR fault list [--json] | fault end N  the faults; end fault N now
     mailsim lab DIR trace ID [--format text|json|dot|svg|png] [--output FILE]
                          a message's route (ID: Message-ID or a queue id on any host)
+    mailsim lab DIR serve HOST --listen 127.0.0.1:PORT
+                         HOST's smtpd on a real loopback socket, until Ctrl-C
 
 Every command loads the lab, does its work on the lab's simulated clock and
 saves the clock (``DIR/state.json``), so a sequence of commands is one run.
@@ -27,6 +29,9 @@ from now (default: now) and lasts ``--for`` a duration or ``--until`` a time
 from now; ``run`` starts and ends it on the clock.
 Errors print ``mailsim lab: ...`` with what to fix and exit with status 1;
 a usage error exits with 2.
+
+``serve`` lets a real MTA or client (Postfix, swaks, smtplib) send into the
+lab (:mod:`mailsim.lab.bridge`); lab.toml's ``[[bridges]]`` are the way out.
 
 ``trace`` reads every host's log (:mod:`mailsim.lab.trace`); ``dot`` and
 ``svg`` give its route graph (:mod:`mailsim.route_graphs`: Graphviz when
@@ -113,6 +118,9 @@ def _parser() -> _Parser:
     c.add_argument("ident")
     c.add_argument("--format", default="text", choices=("text", "json", "dot", "svg", "png"))
     c.add_argument("--output")
+    c = sub.add_parser("serve")
+    c.add_argument("host")
+    c.add_argument("--listen", required=True)
     return p
 
 
@@ -206,6 +214,31 @@ def _fault(lab, a: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _serve(lab, a: argparse.Namespace, out: TextIO) -> int:
+    """``serve HOST --listen ADDR:PORT``: until SIGTERM or Ctrl-C."""
+    import asyncio
+    from ..serve import parse_listen
+    from .bridge import serve_lab_host
+    lab.host(a.host)
+    try:
+        parse_listen(a.listen)
+    except ValueError as e:
+        raise LabError(f"--listen {a.listen}: {e}") from None
+
+    def ready(server) -> None:
+        out.write(f"mailsim lab: {a.host} ({lab.address(a.host)} in the lab) listens on "
+                  f"{a.listen}; Ctrl-C stops it\n")
+        out.flush()
+    try:
+        asyncio.run(serve_lab_host(lab, a.host, a.listen, ready=ready))
+    except OSError as e:
+        raise LabError(f"--listen {a.listen}: {e.strerror}") from None
+    except KeyboardInterrupt:
+        pass
+    lab.save()
+    return 0
+
+
 def _run(lab_dir: Path, a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .lab import Lab
     if a.cmd == "trace":
@@ -274,5 +307,7 @@ def _run(lab_dir: Path, a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 0
     if a.cmd == "fault":
         return _fault(lab, a, out)
+    if a.cmd == "serve":
+        return _serve(lab, a, out)
     getattr(lab, a.cmd)(a.host)                 # flush, stop, start, reload
     return 0

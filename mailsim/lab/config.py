@@ -32,6 +32,11 @@ lab.toml, with every key (only ``hosts.name``, ``hosts.address`` and
     latency = "0.2s"                  # simulated time a session over the link takes
     loss = 0.0                        # kept, not simulated yet
 
+    [[bridges]]                       # a real MTA outside the lab, on loopback
+    name = "postfix"                  # (mailsim.lab.bridge)
+    address = "127.0.0.50"            # the lab address that leads to it (A records, relayhost)
+    connect = "127.0.0.1:2526"        # where it really listens: loopback only
+
     [[faults]]                        # see mailsim.lab.faults for every kind
     kind = "host-down"                # host-down, link-cut, slow-link, dns-servfail,
     target = "mx1"                    #   dns-nxdomain, greylist, mailbox-full
@@ -75,12 +80,14 @@ from typing import Any
 from ..clock import DEFAULT_EPOCH
 from .duration import parse_duration, parse_instant
 
-__all__ = ["LabError", "LabConfig", "HostSpec", "LinkSpec", "parse_lab_toml", "load_lab_toml"]
+__all__ = ["LabError", "LabConfig", "HostSpec", "LinkSpec", "BridgeSpec", "parse_lab_toml",
+           "load_lab_toml"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _LAB_KEYS = {"name", "description", "seed", "start", "client"}
 _HOST_KEYS = {"name", "address", "addresses", "hostname", "description", "users", "main_cf", "files"}
 _LINK_KEYS = {"between", "latency", "loss", "description"}
+_BRIDGE_KEYS = {"name", "address", "connect", "description"}
 
 
 class LabError(Exception):
@@ -116,6 +123,16 @@ class LinkSpec:
     line: int = 0
 
 
+@dataclass(frozen=True)
+class BridgeSpec:
+    """One ``[[bridges]]`` entry: a lab address whose connections go to a real socket."""
+    name: str
+    address: str
+    connect: tuple[str, int]
+    description: str = ""
+    line: int = 0
+
+
 @dataclass
 class LabConfig:
     """The parsed lab.toml."""
@@ -128,6 +145,7 @@ class LabConfig:
     client: str = "127.0.0.1"
     filename: str = "lab.toml"
     faults: list = field(default_factory=list)      # mailsim.lab.faults.Fault, lab.toml's
+    bridges: list[BridgeSpec] = field(default_factory=list)
 
     def host(self, name: str) -> HostSpec:
         for h in self.hosts:
@@ -231,10 +249,10 @@ def parse_lab_toml(text: str, filename: str = "lab.toml") -> LabConfig:
                        "(name = \"mail\"), tables [lab], host entries [[hosts]]") from None
     lines = _Lines(text)
     for k in data:
-        if k not in ("lab", "hosts", "links", "faults"):
+        if k not in ("lab", "hosts", "links", "faults", "bridges"):
             raise _err(filename, lines.key(k) or _find_table(lines, k),
-                       f"unknown table or key {k!r} -- lab.toml has [lab], [[hosts]], [[links]] "
-                       "and [[faults]]")
+                       f"unknown table or key {k!r} -- lab.toml has [lab], [[hosts]], [[links]], "
+                       "[[faults]] and [[bridges]]")
     lab = data.get("lab", {})
     if not isinstance(lab, dict):
         raise _err(filename, lines.key("lab"), "lab must be a table: [lab]")
@@ -269,7 +287,55 @@ def parse_lab_toml(text: str, filename: str = "lab.toml") -> LabConfig:
         cfg.links.append(_link(ln, i, filename, lines, names))
     for i, f in enumerate(data.get("faults", []) or []):
         cfg.faults.append(_fault(f, i, filename, lines, names, cfg.start))
+    for i, b in enumerate(data.get("bridges", []) or []):
+        cfg.bridges.append(_bridge(b, i, filename, lines, cfg))
     return cfg
+
+
+def _bridge(b: Any, i: int, filename: str, lines: _Lines, cfg: LabConfig) -> BridgeSpec:
+    """A ``[[bridges]]`` entry (see :mod:`mailsim.lab.bridge`).
+
+    >>> parse_lab_toml('''
+    ... [[hosts]]
+    ... name = "mail"
+    ... address = "127.0.0.2"
+    ... hostname = "mail.example.com"
+    ... [[bridges]]
+    ... name = "real"
+    ... address = "127.0.0.50"
+    ... connect = "192.0.2.1:25"
+    ... ''')
+    Traceback (most recent call last):
+    ...
+    mailsim.lab.config.LabError: lab.toml:9: bridge "real": connect = "192.0.2.1:25" is not on loopback -- mailsim never leaves this machine: write e.g. connect = "127.0.0.1:2526"
+    """
+    from ..serve import parse_listen
+    start = lines.header("bridges", i)
+    if not isinstance(b, dict):
+        raise _err(filename, start, "each bridge is a [[bridges]] table")
+    _check_keys(b, _BRIDGE_KEYS, "[[bridges]]", filename, lines, start)
+    name = _str(b.get("name", ""), "[[bridges]] name", filename, lines.key("name", start) or start)
+    taken = [h.name for h in cfg.hosts] + [x.name for x in cfg.bridges]
+    if not _NAME.match(name) or name in taken:
+        raise _err(filename, lines.key("name", start) or start,
+                   f"a bridge needs a name of its own (letters, digits, - and _), not {name!r}")
+    cline = lines.key("connect", start) or start
+    connect = _str(b.get("connect", ""), "[[bridges]] connect", filename, cline)
+    try:
+        where = parse_listen(connect)
+    except ValueError:
+        raise _err(filename, cline, f'bridge "{name}": connect = "{connect}" is not on loopback -- '
+                   'mailsim never leaves this machine: write e.g. connect = "127.0.0.1:2526"') from None
+    aline = lines.key("address", start) or start
+    address = _address(b.get("address", where[0]), f'bridge "{name}" address', filename, aline)
+    owners = {a: h.name for h in cfg.hosts for a in h.addresses}
+    owners.update({x.address: x.name for x in cfg.bridges})
+    if address in owners:
+        raise _err(filename, aline, f'bridge "{name}": address {address} belongs to '
+                   f'"{owners[address]}" -- give the bridge a lab address of its own, '
+                   'e.g. 127.0.0.50')
+    return BridgeSpec(name, address, where,
+                      _str(b.get("description", ""), "description", filename, start), start)
 
 
 def _fault(f: Any, i: int, filename: str, lines: _Lines, names: list[str], start: float):

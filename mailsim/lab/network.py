@@ -13,7 +13,11 @@ connector says:
 * an address of a host that is down, or a port nobody listens on:
   ``Connection refused`` (the machine answers with a TCP reset);
 * an address no lab host has: ``Connection refused`` on loopback
-  (127.0.0.0/8, as in the recordings) and ``No route to host`` elsewhere.
+  (127.0.0.0/8, as in the recordings) and ``No route to host`` elsewhere;
+* the address of a bridge (lab.toml's ``[[bridges]]``, see
+  :mod:`mailsim.lab.bridge`): a real TCP connection to the real MTA behind it
+  on loopback, bound to the client host's own address when that is a
+  loopback one, so the real server sees the lab host as its client.
 
 A link's ``latency`` is the simulated time one session over it takes: the
 shared clock moves on by that much when the connection opens.
@@ -51,9 +55,9 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from ..smtp import ConnectFailure, HostConnector
+from ..smtp import ConnectFailure, HostConnector, SocketConnector
 from ..smtp.addr import SERVICES
-from .config import LinkSpec
+from .config import BridgeSpec, LinkSpec
 from .faults import LINK_MODES
 
 __all__ = ["Network", "LabConnector", "Connection", "listening_ports", "DEFAULT_CONNECT_TIMEOUT"]
@@ -92,8 +96,11 @@ class Network:
     """Addresses, up/down state and links of a lab's hosts (names, not Host objects)."""
 
     def __init__(self, addresses: dict[str, tuple[str, ...]],
-                 links: list[LinkSpec] | tuple[LinkSpec, ...] = ()) -> None:
+                 links: list[LinkSpec] | tuple[LinkSpec, ...] = (),
+                 bridges: list[BridgeSpec] | tuple[BridgeSpec, ...] = ()) -> None:
         self.addresses = {name: tuple(a) for name, a in addresses.items()}
+        #: lab address -> the real MTA on loopback behind it
+        self.bridges = {b.address: b for b in bridges}
         self._by_addr = {a: name for name, addrs in self.addresses.items() for a in addrs}
         self.links = {frozenset((ln.a, ln.b)): ln for ln in links}
         self.down: set[str] = set()
@@ -167,8 +174,10 @@ class LabConnector:
     def connect(self, addr: str, port: int, timeout: float | None = None):
         net = self.network
         src = self.source_address()
-        target = net.host_at(addr)
         now = self.clock.now()
+        if addr in net.bridges:
+            return self._bridge(net.bridges[addr], src, now, port, timeout)
+        target = net.host_at(addr)
         wait = timeout if timeout and timeout > 0 else DEFAULT_CONNECT_TIMEOUT
         cut = net.cut(self.source, target)
         delay = net.latency(self.source, target) if target is not None else 0.0
@@ -188,6 +197,24 @@ class LabConnector:
         net.connections.append(Connection(now, self.source, src, target, addr, port, "connected"))
         host = net.hooked(target, self.hosts[target])
         return HostConnector({addr: host}, client_addr=src).connect(addr, port, timeout)
+
+    def _bridge(self, bridge: BridgeSpec, src: str, now: float, port: int,
+                timeout: float | None):
+        """Out of the lab: a real loopback connection to the MTA behind ``bridge``
+        (whatever port the lab host asked for, the bridge's own port is used)."""
+        try:
+            loop = ipaddress.ip_address(src).is_loopback
+        except ValueError:
+            loop = False
+        try:
+            channel = SocketConnector(src if loop else "").connect(*bridge.connect, timeout)
+        except ConnectFailure as e:
+            self.network.connections.append(
+                Connection(now, self.source, src, bridge.name, bridge.address, port, str(e)))
+            raise
+        self.network.connections.append(
+            Connection(now, self.source, src, bridge.name, bridge.address, port, "connected"))
+        return channel
 
 
 class _Hooked:
