@@ -159,9 +159,10 @@ def received(mbox: str) -> list[str]:
 
 
 def test_every_shipped_lab_has_a_test():
-    # faults: tests/test_faults.py
+    # faults: tests/test_faults.py; virtual-hosting, open-relay, broken-configs:
+    # tests/test_shipped_labs_more.py
     assert set(shipped_labs()) == {"single-host", "two-domains", "smarthost", "backup-mx",
-                                   "faults"}
+                                   "faults", "virtual-hosting", "open-relay", "broken-configs"}
 
 
 def test_single_host(tmp_path):
