@@ -531,7 +531,11 @@ def _queue_file(st: _State, data: bytes) -> QueueFile:
     attrs = {k: v for k, v in st.attrs.items() if k not in ("rewrite_context", "full_name")}
     if st.origin == "bounce" or "rewrite_context" in st.attrs:
         attrs["rewrite_context"] = st.attrs.get("rewrite_context", "local")
-    return QueueFile(st.queue_id, st.sender, st.recipients, st.now, data, attrs, hold=st.hold)
+    # cleanup_envelope.c: the delay-warning time is fixed when the message arrives
+    # (a later change of delay_warning_time does not concern mail already queued)
+    warn = st.host.conf.time("delay_warning_time")
+    return QueueFile(st.queue_id, st.sender, st.recipients, st.now, data, attrs, hold=st.hold,
+                     warn_time=st.now + warn if warn > 0 else 0.0)
 
 
 # -- smtpd's way in ----------------------------------------------------------------------------------

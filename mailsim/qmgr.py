@@ -294,8 +294,6 @@ class QueueManager:
         self._journal_each, self._recovering, self._doubt = False, recovering, set()
         res = MessageResult(qf.queue_id)
         t_active = host.clock.now()
-        if not qf.warn_time and host.conf.time("delay_warning_time") > 0:
-            qf.warn_time = qf.arrival + host.conf.time("delay_warning_time")
         self._log(f"{qf.queue_id}: from=<{qf.sender}>, size={message_size(qf.content)}, "
                   f"nrcpt={len(qf.recipients)} (queue active)")
         tr = host.trivial_rewrite()

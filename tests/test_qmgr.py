@@ -187,3 +187,22 @@ def test_sendmail_bv_probes_without_delivering(tmp_path: Path) -> None:
     assert "status=undeliverable (mailsim does not simulate address verification by smtp(8))" in text
     assert not (tmp_path / "h/var/mail/peter").exists()         # a probe delivers nothing
     assert "Action: deliverable" in (tmp_path / "h/var/mail/marc").read_text()  # root: marc
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_delay_warning_time_counts_from_arrival_setting(when: str, tmp_path: Path) -> None:
+    """cleanup fixes the warning time when the message arrives: delay_warning_time set
+    after a message was queued does not give that message a warning (Postfix 3.7)."""
+    from mailsim.notebook import run, send
+    host = build_host(load(GOLDEN / "postfix-3.7" / "local-delivery.json"), tmp_path / "h")
+    run(host, "postconf", "-e", "relayhost = [127.0.0.9]:2599")     # nobody listens there
+    if when == "before":
+        run(host, "postconf", "-e", "delay_warning_time = 1h")
+    host.reload()
+    assert send(host, "alice@example.com", "bob@example.org", "Subject: x\n\nbody\n").startswith("250")
+    if when == "after":
+        run(host, "postconf", "-e", "delay_warning_time = 1h")
+        host.reload()
+    host.advance("3h")
+    warned = [ln for ln in host.log.lines if "sender delay notification" in ln]
+    assert len(warned) == (1 if when == "before" else 0), warned
