@@ -344,3 +344,13 @@ def test_cli_svg_where_dot_is_missing(tmp_path):
     assert r.returncode == 0, r.stderr
     _check_svg(r.stdout)
     assert 'id="figure_1"' in r.stdout and qid in r.stdout      # matplotlib's, not dot's
+
+
+def test_expiry_names_the_lifetime_that_applied():
+    """A bounce (null sender) expires after bounce_queue_lifetime, other mail after
+    maximal_queue_lifetime; the trace names the one that applied."""
+    from mailsim.lab.trace import Hop, Trace
+    for sender, limit in (("", "bounce_queue_lifetime"), ("bob@example.com", "maximal_queue_lifetime")):
+        hop = Hop("mx1", "mx1.example.org", "ABC", 0.0, "smtpd", sender=sender, expired=86400.0)
+        text = Trace("ABC", [hop]).to_text()
+        assert f"expired ({limit}), returned to sender" in text, text

@@ -411,7 +411,8 @@ def _hop_text(t: Trace, i: int, h: Hop, log: bool) -> list[str]:
     for n in h.notifications:
         out.append(f"   {n}")
     if h.expired is not None:
-        out.append(f"   {log_stamp(h.expired)}  expired (maximal_queue_lifetime), returned to sender")
+        limit = "bounce_queue_lifetime" if h.sender == "" else "maximal_queue_lifetime"
+        out.append(f"   {log_stamp(h.expired)}  expired ({limit}), returned to sender")
     if h.removed is not None:
         out.append(f"   {log_stamp(h.removed)}  removed")
     elif h.queue:
