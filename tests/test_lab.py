@@ -255,6 +255,13 @@ def test_cli_outputs(tmp_path):
     assert [h["name"] for h in json.loads(out.getvalue())["hosts"]] == ["mail", "mx1"]
     assert lab_main(None, [d, "dig", "example.org", "MX"], out := io.StringIO(), err) == 0
     assert "10 mx1.example.org." in out.getvalue()
+    # dig's header tells NXDOMAIN (no such name) from NODATA (the name, not the type)
+    assert lab_main(None, [d, "dig", "nosuch.example.org"], out := io.StringIO(), err) == 0
+    assert ";; ->>HEADER<<- opcode: QUERY, status: NXDOMAIN" in out.getvalue()
+    assert lab_main(None, [d, "dig", "mx1.example.org", "MX"], out := io.StringIO(), err) == 0
+    assert ", status: NOERROR, " in out.getvalue() and "ANSWER: 0," in out.getvalue()
+    assert lab_main(None, [d, "dig", "example.org", "MX", "+short"], out := io.StringIO(), err) == 0
+    assert out.getvalue() == "10 mx1.example.org.\n"
     assert lab_main(None, [d, "trace", "x"], io.StringIO(), err := io.StringIO()) == 1
     assert "no queue id or Message-ID 'x'" in err.getvalue()
     assert lab_main(None, [d, "mailq", "nosuch"], io.StringIO(), err := io.StringIO()) == 1

@@ -259,21 +259,39 @@ class DNS:
         return [str(q) for q in self.queries]
 
     # -- for notebooks ---------------------------------------------------------------------
-    def dig(self, name: str, rtype: str = "A", *, short: bool = False) -> str:
-        """What ``dig +noall +answer NAME TYPE`` (or ``+short``) prints.
+    def dig(self, name: str, rtype: str = "A", *, short: bool = False,
+            comments: bool = False) -> str:
+        """What ``dig +noall +answer NAME TYPE`` (``+short``; ``+comments``) prints.
+
+        With ``comments`` the header tells NXDOMAIN (no such name) from NODATA
+        (status NOERROR, ANSWER: 0: the name exists, the type does not); the
+        query id is the number of the question in the query log.
 
         >>> dns = DNS.from_text("nullmx.example. 300 MX 0 .")
         >>> print(dns.dig("nullmx.example", "MX"))  # doctest: +NORMALIZE_WHITESPACE
         nullmx.example.		300	IN	MX	0 .
         >>> dns.dig("nosuch.example")       # NXDOMAIN: no answer lines, as dig
         ''
+        >>> print(dns.dig("nosuch.example", comments=True))
+        ;; Got answer:
+        ;; ->>HEADER<<- opcode: QUERY, status: NXDOMAIN, id: 3
+        ;; flags: qr aa rd; QUERY: 1, ANSWER: 0, AUTHORITY: 0, ADDITIONAL: 0
+        >>> print(dns.dig("nullmx.example", "A", comments=True).splitlines()[1])
+        ;; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 4
         """
         if rtype.upper() == "PTR" and _is_address(name):
             name = reverse_name(name)               # dig -x
         ans = self.query(name, rtype)
         if short:
             return "\n".join(r.text for r in ans.records)
-        return "\n".join(_dig_line(r) for r in ans.records)
+        lines = [_dig_line(r) for r in ans.records]
+        if comments:
+            head = [";; Got answer:",
+                    f";; ->>HEADER<<- opcode: QUERY, status: {ans.rcode}, id: {len(self.queries)}",
+                    f";; flags: qr aa rd; QUERY: 1, ANSWER: {ans.count}, "
+                    f"AUTHORITY: {len(ans.authority)}, ADDITIONAL: 0"]
+            lines = head + (["", ";; ANSWER SECTION:"] + lines if lines else [])
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         n = sum(len(g) for g in self._by_name.values())

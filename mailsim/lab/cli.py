@@ -12,7 +12,7 @@
     mailsim lab DIR log HOST [--json]                  HOST's mail log
     mailsim lab DIR mailbox HOST USER                  USER's mailbox on HOST
     mailsim lab DIR flush|stop|start|reload HOST       postqueue -f, postfix stop|start|reload
-    mailsim lab DIR dig NAME [TYPE]                    ask the lab's DNS
+    mailsim lab DIR dig NAME [TYPE] [+short]           ask the lab's DNS (NXDOMAIN vs NODATA)
     mailsim lab DIR fault KIND TARGET [TARGET2] [--at D] [--until D | --for D]
                          [--mode refused|timeout|unreachable] [--latency D] [--delay D] [--user U]
     mailsim lab DIR fault list [--json] | fault end N  the faults; end fault N now
@@ -103,6 +103,7 @@ def _parser() -> _Parser:
     c = sub.add_parser("dig")
     c.add_argument("name")
     c.add_argument("rtype", nargs="?", default="A")
+    c.add_argument("short", nargs="?", choices=("+short",))
     c = sub.add_parser("fault")
     c.add_argument("what")
     c.add_argument("args", nargs="*")
@@ -301,7 +302,9 @@ def _run(lab_dir: Path, a: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if a.cmd == "dig":
         if lab.dns is None:
             raise LabError("this lab has no DNS: add zone files in zones/*.zone")
-        text = lab.dns.dig(a.name, a.rtype.upper())
+        short = a.rtype == "+short" or a.short == "+short"
+        rtype = "A" if a.rtype == "+short" else a.rtype
+        text = lab.dns.dig(a.name, rtype.upper(), short=short, comments=not short)
         out.write(text + ("\n" if text and not text.endswith("\n") else ""))
         lab.save()
         return 0
