@@ -53,6 +53,17 @@ class DeferRecord:
     dsn_orig_rcpt: str = ""
     notify: str = ""
     action: str = "delayed"
+    #: "smtp; 450 4.2.0 ..." and "dns; mx1.example.org" when a server's reply caused
+    #: the deferral (Postfix's diag_type/diag_text and mta_type/mta_mname)
+    diagnostic: str = ""
+    remote_mta: str = ""
+
+
+def _typed(name_type: str, name_text: str, value: str) -> str:
+    """``type; text`` as two attributes (none when empty)."""
+    kind, _, text = value.partition(";")
+    text = text[1:] if text.startswith(" ") else text
+    return f"{name_type}={kind}\n{name_text}={text}\n" if value else ""
 
 
 def path(spool: Path, queue_id: str) -> Path:
@@ -64,7 +75,10 @@ def append(spool: Path, queue_id: str, rec: DeferRecord) -> None:
     """Append one record (a single write, so a crash leaves whole records only)."""
     text = (f"orig_rcpt={rec.orig_rcpt}\nrecipient={rec.recipient}\noffset=0\n"
             f"dsn_orig_rcpt={rec.dsn_orig_rcpt}\nnotify_flags={rec.notify or 0}\n"
-            f"status={rec.status}\naction={rec.action}\nreason={rec.reason}\n\n")
+            f"status={rec.status}\naction={rec.action}\n"
+            + _typed("diag_type", "diag_text", rec.diagnostic)
+            + _typed("mta_type", "mta_mname", rec.remote_mta)
+            + f"reason={rec.reason}\n\n")
     p = path(spool, queue_id)
     try:
         fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -90,8 +104,14 @@ def read(spool: Path, queue_id: str) -> list[DeferRecord]:
             notify = a.get("notify_flags", "0")
             out.append(DeferRecord(a.get("orig_rcpt", ""), a["recipient"], a.get("status", "4.0.0"),
                                    a.get("reason", ""), a.get("dsn_orig_rcpt", ""),
-                                   "" if notify == "0" else notify, a.get("action", "delayed")))
+                                   "" if notify == "0" else notify, a.get("action", "delayed"),
+                                   _joined(a, "diag_type", "diag_text"),
+                                   _joined(a, "mta_type", "mta_mname")))
     return out
+
+
+def _joined(a: dict[str, str], name_type: str, name_text: str) -> str:
+    return f"{a[name_type]}; {a[name_text]}" if a.get(name_type) and a.get(name_text) else ""
 
 
 def remove(spool: Path, queue_id: str) -> None:

@@ -1,4 +1,4 @@
-"""``postqueue -p`` / ``mailq`` / ``sendmail -bp``, ``postqueue -j`` and ``postqueue -f``.
+"""``postqueue -p`` / ``mailq`` / ``sendmail -bp``, ``postqueue -j``, ``-f``, ``-s`` and ``-i``.
 
 Models Postfix 3.7's showq(8) daemon plus postqueue's ``showq_compat.c``
 (the classic listing) and ``showq_json.c`` (``-j``), reading mailsim's queue
@@ -54,8 +54,8 @@ from typing import Iterator, TextIO
 
 from .queue import QueueFile, read_queue_file
 
-__all__ = ["main", "mailq_main", "sendmail_bp_main", "QueueEntry", "scan_queues",
-           "message_size", "queue_label", "find_message", "defer_log", "listing"]
+__all__ = ["main", "mailq_main", "sendmail_bp_main", "QueueEntry", "scan_queues", "flush_site",
+           "flush_file", "message_size", "queue_label", "find_message", "defer_log", "listing"]
 
 #: showq's scan order (maildrop has no mailsim queue files yet, but is scanned).
 SHOWQ_ORDER = ("maildrop", "incoming", "active", "deferred", "hold")
@@ -241,18 +241,76 @@ def flush(host) -> None:
 
 
 USAGE = "usage: postqueue -f | postqueue -i queueid | postqueue -j | postqueue -p | postqueue -s site"
+#: postqueue's msg_cleanup() hook turns every fatal error into EX_UNAVAILABLE
+EX_UNAVAILABLE = 69
 
 
-def main(root: Path, argv: list[str], out: TextIO, err: TextIO) -> int:
-    """postqueue(1): ``-p`` list, ``-j`` JSON list, ``-f`` flush.
+def _fatal(host, err: TextIO, text: str) -> int:
+    """msg_fatal_status(): stderr and the log (postqueue is set-gid: it can log)."""
+    err.write(f"postqueue: fatal: {text}\n")
+    host.log.write("postqueue", host.next_pid(), f"fatal: {text}")
+    return EX_UNAVAILABLE
 
-    ``-f`` (and ``-i ID``, ``-s SITE``) ask the queue manager to retry deferred
-    mail now. Under ``mailsim serve`` that is a trigger on qmgr's FIFO; in a
-    notebook the host's own queue manager runs at once, on its clock.
-    Nothing is printed; exit status 0.
+
+def _cut(text: str) -> str:
+    return text[:100] + ("..." if len(text) > 100 else "")
+
+
+def _deliver_flushed(host) -> None:
+    """After flush(8) moved mail to incoming: qmgr delivers it (in-process: at once)."""
+    from .host import Host
+    live = Host.live(host.root) or host
+    if host.clock.simulated and host.qmgr_wanted and getattr(live, "auto_deliver", True):
+        host.qmgr_wanted = False
+        live.run_queue()
+
+
+def flush_site(host, site: str, err: TextIO) -> int:
+    """``postqueue -s site`` (``sendmail -qRsite``): flush(8) delivers the site's mail."""
+    from . import flush as fflush
+    from .smtpd.check import valid_hostname, valid_literal
+    bad = not valid_literal(site) if site.startswith("[") else \
+        (site.endswith(".") or not valid_hostname(site))
+    if bad:
+        return _fatal(host, err, f'Cannot flush mail queue - invalid destination: "{_cut(site)}"')
+    status = fflush.send_site(host, site)
+    if status == fflush.OK:
+        _deliver_flushed(host)
+        return 0
+    if status == fflush.BAD:
+        return _fatal(host, err, f'Invalid request: "{site}"')
+    if status == fflush.DENY:
+        return _fatal(host, err, f'Flush service is not configured for destination "{site}"')
+    return _fatal(host, err, "Cannot flush mail queue - mail system is down")
+
+
+def flush_file(host, queue_id: str, err: TextIO) -> int:
+    """``postqueue -i queue_id`` (``sendmail -qIqueue_id``): deliver one message now."""
+    from . import flush as fflush
+    if not fflush.queue_id_ok(queue_id):
+        return _fatal(host, err, f'Cannot flush queue ID - invalid name: "{_cut(queue_id)}"')
+    status = fflush.send_file(host, queue_id)
+    if status == fflush.OK:
+        _deliver_flushed(host)
+        return 0
+    if status == fflush.BAD:
+        return _fatal(host, err, f'Invalid request: "{queue_id}"')
+    return _fatal(host, err, "Cannot flush mail queue - mail system is down")
+
+
+def main(root: Path, argv: list[str], out: TextIO, err: TextIO, *, host=None) -> int:
+    """postqueue(1): ``-p`` list, ``-j`` JSON list, ``-f`` flush, ``-s SITE`` / ``-i ID``
+    flush one site's mail / one message (through flush(8), :mod:`mailsim.flush`).
+
+    ``-f`` asks the queue manager to retry all deferred mail now. Under
+    ``mailsim serve`` that is a trigger on qmgr's FIFO; in a notebook the
+    host's own queue manager runs at once, on its clock. ``-s`` and ``-i``
+    move the messages back to ``incoming`` and wake the queue manager.
+    Nothing is printed on success; exit status 0. ``host``: the Host object
+    to use for ``root`` (its log gets postqueue's fatal lines).
     """
     from .host import Host
-    host = Host(root)
+    host = host if host is not None else Host(root)
     args = [a for a in argv if a not in ("-v",)]
     if args in (["-p"], []):
         out.write(listing(host.spool))
@@ -260,9 +318,13 @@ def main(root: Path, argv: list[str], out: TextIO, err: TextIO) -> int:
     if args == ["-j"]:
         out.write(json_listing(host.spool))
         return 0
-    if args == ["-f"] or (len(args) == 2 and args[0] in ("-i", "-s")):
+    if args == ["-f"]:
         flush(host)
         return 0
+    if len(args) == 2 and args[0] == "-s":
+        return flush_site(host, args[1], err)
+    if len(args) == 2 and args[0] == "-i":
+        return flush_file(host, args[1], err)
     err.write(f"postqueue: fatal: {USAGE}\n")
     return 64
 

@@ -126,6 +126,10 @@ class Outcome:
     delivered: list[RecipientStatus] = field(default_factory=list)
     bounced: list[RecipientStatus] = field(default_factory=list)
     deferred: tuple[str, str] | None = None       # (dsn, reason): the recipient stays queued
+    #: a deferral's Remote-MTA and Diagnostic-Code ("dns; NAME", "smtp; REPLY"), kept in
+    #: the defer logfile for the delay warning and the bounce when the message expires
+    remote_mta: str | None = None
+    diagnostic: str | None = None
 
 
 def _key(r: Recipient) -> str:
@@ -260,7 +264,6 @@ class QueueManager:
 
     # -- one message -----------------------------------------------------------------------
     def _take(self, path: Path) -> int:
-        from_deferred = path.parent.name != "incoming"
         active = self.host.spool / "active" / path.name
         try:
             os.replace(path, active)            # one step: never in two queues
@@ -270,8 +273,9 @@ class QueueManager:
                 os.replace(path, active)
             except FileNotFoundError:           # another queue manager took it
                 return 0
-        if from_deferred:                       # the reasons of the last attempt go
-            bounce_log.remove(self.host.spool, path.name)
+        # the reasons of the last attempt go (also for a message that flush(8) moved
+        # from deferred to incoming for ETRN: qmgr_message_alloc resets the defer log)
+        bounce_log.remove(self.host.spool, path.name)
         self.results.append(self._handle(active))
         return 1
 
@@ -295,7 +299,7 @@ class QueueManager:
         res = MessageResult(qf.queue_id)
         t_active = host.clock.now()
         self._log(f"{qf.queue_id}: from=<{qf.sender}>, size={message_size(qf.content)}, "
-                  f"nrcpt={len(qf.recipients)} (queue active)")
+                  f"nrcpt={qf.attrs.get('nrcpt') or len(qf.recipients)} (queue active)")
         tr = host.trivial_rewrite()
         self._queued.clear()
         routes = {}
@@ -375,7 +379,10 @@ class QueueManager:
                     res.deferred.append(rcpt)
                     bounce_log.append(host.spool, qf.queue_id, bounce_log.DeferRecord(
                         rcpt.orig or rcpt.address, rcpt.address, dsn, reason,
-                        rcpt.orcpt, rcpt.notify))
+                        rcpt.orcpt, rcpt.notify, diagnostic=out.diagnostic or "",
+                        remote_mta=out.remote_mta or ""))
+                    # defer_append() tells flush(8) too: ETRN / postqueue -s find it
+                    _flush_add(host, agent_rcpt.address, qf.queue_id)
                 elif self._journal_each:
                     _append_journal(journal, _key(rcpt))
 
@@ -438,7 +445,9 @@ class QueueManager:
         if now >= qf.arrival + lifetime:
             self._log(f"{qf.queue_id}: from=<{qf.sender}>, status=expired, returned to sender")
             failed = [(RecipientStatus(r.recipient, r.orig_rcpt, r.status, "failed", r.reason,
-                                       orcpt=r.dsn_orig_rcpt or f"rfc822;{r.orig_rcpt}"), r.notify)
+                                       diagnostic=r.diagnostic or None,
+                                       orcpt=r.dsn_orig_rcpt or f"rfc822;{r.orig_rcpt}",
+                                       remote_mta=r.remote_mta or None), r.notify)
                       for r in records]
             try:
                 notify_failure(host, qf, failed, self.agent_pid("bounce"))
@@ -452,7 +461,9 @@ class QueueManager:
             return
         if qf.warn_time > 0 and now >= qf.warn_time - 1:
             delayed = [(RecipientStatus(r.recipient, r.orig_rcpt, r.status, "delayed", r.reason,
-                                        orcpt=r.dsn_orig_rcpt or f"rfc822;{r.orig_rcpt}"), r.notify)
+                                        diagnostic=r.diagnostic or None,
+                                        orcpt=r.dsn_orig_rcpt or f"rfc822;{r.orig_rcpt}",
+                                        remote_mta=r.remote_mta or None), r.notify)
                        for r in records]
             notify_delay(host, qf, delayed, self.agent_pid("bounce"))
             qf.warn_time = -1.0                 # one warning per message
@@ -463,8 +474,12 @@ class QueueManager:
         """Into ``deferred``, time-stamped for the next attempt (age, within the backoff limits)."""
         host = self.host
         records = bounce_log.read(host.spool, qf.queue_id)
+        # the size record's recipient count stays what cleanup wrote: "nrcpt=" in the
+        # next "(queue active)" line counts the recipients already done too
+        nrcpt = qf.attrs.get("nrcpt") or str(len(qf.recipients))
         qf.recipients = recipients
-        qf.attrs = dict(qf.attrs, reason=records[-1].reason if records else TRANSPORT_UNAVAILABLE)
+        qf.attrs = dict(qf.attrs, reason=records[-1].reason if records else TRANSPORT_UNAVAILABLE,
+                        nrcpt=nrcpt)
         doubt = "\n".join(sorted(_key(r) for r in recipients if _key(r) in self._doubt))
         qf.attrs.pop("in_doubt", None)
         if doubt:
@@ -538,7 +553,9 @@ class QueueManager:
             for i in range(0, len(rcpts), limit):
                 for rr in client.deliver(qf, rcpts[i:i + limit], nexthop, active=t_active,
                                          pid=self.agent_pid(transport)):
-                    out = _simple(rr.recipient, rr.dsn, rr.status, rr.text, rr.relay)
+                    # the server's name and reply, for Remote-MTA: and Diagnostic-Code:
+                    out = _simple(rr.recipient, rr.dsn, rr.status, rr.text, rr.relay,
+                                  remote_mta=rr.remote_mta, diagnostic=rr.diagnostic)
                     if getattr(rr, "relayed_notice", False):
                         for st in out.delivered:   # the next hop has no DSN: "relayed"
                             st.action = "relayed"
@@ -581,15 +598,22 @@ def dsn_split(default: str, text: str) -> tuple[str, str]:
     return (m.group(1), m.group(2)) if m else (default, text.strip())
 
 
-def _simple(r: Recipient, dsn: str, status: str, text: str, relay: str = "none") -> Outcome:
+def _simple(r: Recipient, dsn: str, status: str, text: str, relay: str = "none", *,
+            remote_mta: str | None = None, diagnostic: str | None = None) -> Outcome:
+    """One recipient's :class:`Outcome` from an agent's status and text. ``diagnostic``
+    (``smtp; 550 ...``) and ``remote_mta`` (``dns; NAME``) are the DSN fields smtp(8)
+    fills from a server's reply; an agent's ``text`` may carry ``.diagnostic`` instead."""
+    if diagnostic is None:
+        diagnostic = getattr(text, "diagnostic", None)
     if status == "deferred":
-        return Outcome(deferred=(dsn, text))
+        return Outcome(deferred=(dsn, text), remote_mta=remote_mta, diagnostic=diagnostic)
     if status != "bounced" and relay != "none":
         text = f"delivery via {relay}: {text}"      # trace(8)'s form, for success notices
     st = RecipientStatus(r.address, r.orig or r.address, dsn,
                          "failed" if status == "bounced" else "delivered", text,
-                         diagnostic=getattr(text, "diagnostic", None),
-                         orcpt=r.orcpt or f"rfc822;{r.orig or r.address}")
+                         diagnostic=diagnostic,
+                         orcpt=r.orcpt or f"rfc822;{r.orig or r.address}",
+                         remote_mta=remote_mta)
     return Outcome(bounced=[st]) if status == "bounced" else Outcome(delivered=[st])
 
 
@@ -601,6 +625,14 @@ def _local_outcome(r: Recipient, out) -> Outcome:
         [RecipientStatus(a, orig, "2.0.0", "delivered", f"delivery via local: {text}",
                          orcpt=r.orcpt or f"rfc822;{orig}") for a, text in zip(out.delivered, texts)],
         list(out.bounced), out.deferred[-1] if out.deferred else None)
+
+
+def _flush_add(host, address: str, queue_id: str) -> None:
+    """flush_add() for a deferred recipient's domain (ignored unless fast_flush_domains)."""
+    domain = address.rpartition("@")[2] if "@" in address else ""
+    if domain:
+        from . import flush
+        flush.add(host, domain, queue_id)
 
 
 def _read_journal(path: Path) -> set[str]:

@@ -30,8 +30,6 @@ GAPS = {
     "stopped-start": "not replayed",
     # cleanup: an empty recipient becomes $empty_address_recipient (MAILER-DAEMON)
     "rcpt-empty-arg": "cleanup: empty_address_recipient",
-    # postqueue -s checks fast_flush_domains
-    "qR-site": "postqueue -s: fast_flush_domains",
     # a last line without LF is two queue-file records (CONT + empty NORM): size +2
     "crlf": "cleanup: message_size of an unterminated last line",
     "no-final-newline": "cleanup: message_size of an unterminated last line",

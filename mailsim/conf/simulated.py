@@ -52,6 +52,8 @@ _SMTPD = {
     "soft_bounce", "smtpd_reject_unlisted_sender", "show_user_unknown_table_name",
     "double_bounce_sender", "smtpd_forbid_bare_newline_exclusions",
     "smtpd_forbid_bare_newline_reject_code", "fast_flush_domains",
+    # flush(8): mailsim/flush.py (its housekeeping, mailsim.flush.refresh)
+    "fast_flush_refresh_time", "fast_flush_purge_time",
 }
 _CLEANUP = {
     "message_drop_headers",

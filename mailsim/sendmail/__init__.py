@@ -223,7 +223,7 @@ def _postqueue(run: _Run, args: list[str], acl: str | None = None, what: str = "
         run.err.write(f"postqueue: fatal: {text}\n")
         run.log(f"fatal: {text}", daemon="postqueue", pid=run.host.next_pid())
         return EX_UNAVAILABLE
-    return postqueue.main(run.host.root, args, run.out, run.err)
+    return postqueue.main(run.host.root, args, run.out, run.err, host=run.host)
 
 
 def _newaliases(run: _Run, o: Options) -> int:

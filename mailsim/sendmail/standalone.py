@@ -65,6 +65,8 @@ class StandAloneSession(SMTPDSession):
     is the maildrop file's) and pickup, whose Received: header comes first.
     """
 
+    stand_alone = True            # ETRN: "458 Unable to queue messages"
+
     def __init__(self, host, user: str, log) -> None:
         self.real_host, self.user = host, user
         super().__init__(_StandAloneHost(host, log), "127.0.0.1", 0)

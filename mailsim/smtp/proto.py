@@ -15,6 +15,9 @@ order of work follows Postfix:
    *bounced* on a 5xx, *deferred* on a 4xx or when the conversation broke.
    A soft failure with a server that is not the last one keeps the
    recipient for the next server (Postfix logs ``QID: reason`` for that).
+   When a server's reply decided (also "sent"), the result carries that
+   server's name and reply for bounce(8): ``Remote-MTA: dns; NAME`` and
+   ``Diagnostic-Code: smtp; REPLY`` (tests/golden/remote-bounce/).
 """
 from __future__ import annotations
 
@@ -62,6 +65,12 @@ class RcptResult:
     #: sent to a server without DSN although the sender asked NOTIFY=SUCCESS:
     #: Postfix then sends the sender a "relayed" notice (bounce(8)'s job)
     relayed_notice: bool = False
+    #: the DSN's Remote-MTA (``dns; mx1.example.org``: the server's name) and
+    #: Diagnostic-Code (``smtp; 550 5.1.1 ...``: its reply, lines joined by spaces)
+    #: when a server's reply decided the outcome; None when smtp(8) itself did
+    #: (connection, lookup, timeout, size or SMTPUTF8 trouble)
+    remote_mta: str | None = None
+    diagnostic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,9 +100,21 @@ class ServerReply:
 
 @dataclass
 class _Why:
-    """Postfix's DSN buffer: the status and the reason of the latest failure."""
+    """Postfix's DSN buffer: the status and the reason of the latest failure, and
+    -- when a server's reply caused it (vsmtp_fill_dsn() with an MTA name) -- that
+    server's name and reply, for the DSN's Remote-MTA and Diagnostic-Code."""
     dsn: str
     reason: str
+    mta: str | None = None         # the server's name as smtp(8) found it (iter->host)
+    reply: str | None = None       # its reply, the lines joined by spaces
+
+    @property
+    def remote_mta(self) -> str | None:
+        return f"dns; {self.mta}" if self.mta else None
+
+    @property
+    def diagnostic(self) -> str | None:
+        return f"smtp; {self.reply}" if self.reply else None
 
 
 @dataclass
@@ -268,7 +289,7 @@ class _Delivery:
         self.info(f"warning: {text}")
 
     def _record(self, i: int, dsn: str, status: str, text: str, relay: str,
-                relayed_notice: bool = False) -> None:
+                relayed_notice: bool = False, why: _Why | None = None) -> None:
         rcpt = self.todo[i]
         log_status = status
         if status == "bounced" and self.conf.bool("soft_bounce"):
@@ -276,14 +297,22 @@ class _Delivery:
         log_adhoc(self.host, self.c.daemon, self.pid, self.qf, rcpt.address, rcpt.orig, relay,
                   text, dsn, log_status, active=self.t_active, conn=self.t_handoff,
                   xfer=self.t_conn, done=self.t_done)
-        self.results.append(RcptResult(rcpt, dsn, status, text, relay, relayed_notice))
+        self.results.append(RcptResult(rcpt, dsn, status, text, relay, relayed_notice,
+                                       why.remote_mta if why else None,
+                                       why.diagnostic if why else None))
         self.marks[i] = "drop"
 
     # -- the policy for failures (smtp_trouble.c) ---------------------------------------------------
-    def _fill(self, session: _Session | None, dsn: str, reason: str, by_server: bool) -> _Why:
-        if by_server and dsn[:1] not in ("4", "5"):
-            dsn, reason = "5.5.0", "Protocol error: " + reason
-        self.why = _Why(dsn, reason)
+    def _fill(self, session: _Session | None, dsn: str, reason: str,
+              reply: ServerReply | None) -> _Why:
+        """vsmtp_fill_dsn(): ``reply`` is the server's reply that caused the failure
+        (its name and the reply go into the DSN); None when smtp(8) decided."""
+        mta = text = None
+        if reply is not None and session is not None:
+            mta, text = session.address.name, reply.text
+            if dsn[:1] not in ("4", "5"):
+                dsn, reason = "5.5.0", "Protocol error: " + reason
+        self.why = _Why(dsn, reason, mta, text)
         return self.why
 
     def _soft(self, why: _Why) -> bool:
@@ -306,26 +335,28 @@ class _Delivery:
         status = "deferred" if why.dsn.startswith("4") else "bounced"
         for i, m in enumerate(self.marks):
             if m is None:
-                self._record(i, why.dsn, status, why.reason, relay)
+                self._record(i, why.dsn, status, why.reason, relay, why=why)
 
     def site_fail(self, session: _Session, reply: ServerReply | None, reason: str,
                   dsn: str | None = None) -> None:
-        self._fill(session, dsn or (reply.dsn if reply else "4.0.0"), reason, reply is not None)
+        self._fill(session, dsn or (reply.dsn if reply else "4.0.0"), reason, reply)
         self.bulk_fail(session)
 
     def rcpt_fail(self, i: int, session: _Session, reply: ServerReply, reason: str) -> None:
-        why = self._fill(session, reply.dsn, reason, True)
+        why = self._fill(session, reply.dsn, reason, reply)
         if self._soft(why) and not self.final_server:
             self.info(f"{self.qf.queue_id}: {why.reason}")
             self.marks[i] = "keep"
             return
         status = "deferred" if why.dsn.startswith("4") else "bounced"
-        self._record(i, why.dsn, status, why.reason, session.namaddrport)
+        self._record(i, why.dsn, status, why.reason, session.namaddrport, why=why)
 
     def rcpt_done(self, i: int, session: _Session, reply: ServerReply) -> None:
         notify = {v.upper() for v in (self.todo[i].notify or "").split(",")}
         notice = "SUCCESS" in notify and "DSN" not in session.features
-        self._record(i, reply.dsn, "sent", reply.text, session.namaddrport, notice)
+        # smtp_rcpt_done(): the server's name and reply go into the DSN as for failures
+        self._record(i, reply.dsn, "sent", reply.text, session.namaddrport, notice,
+                     _Why(reply.dsn, reply.text, session.address.name, reply.text))
 
     def stream_except(self, session: _Session, exc: ChannelError, where: str) -> None:
         session.broken = True
@@ -509,7 +540,7 @@ class _Delivery:
                                 or _non_ascii(self.qf.content.split(b"\n\n", 1)[0]))
         if needed and "SMTPUTF8" not in f:
             self._fill(session, "5.6.7", "SMTPUTF8 is required, but was not offered by host "
-                                         f"{session.namaddr}", False)
+                                         f"{session.namaddr}", None)
             self.bulk_fail(session)
             return False
         if "SMTPUTF8" in f and "8BITMIME" not in f:
@@ -556,7 +587,7 @@ class _Delivery:
     def xfer(self, session: _Session) -> None:
         if 0 < session.size_limit < self.size:
             self._fill(session, "5.3.4", f"message size {self.size} exceeds size limit "
-                                         f"{session.size_limit} of server {session.namaddr}", False)
+                                         f"{session.size_limit} of server {session.namaddr}", None)
             self.bulk_fail(session)
             return
         self.loop(session, MAIL, MAIL)
@@ -582,7 +613,7 @@ class _Delivery:
 
     def site_or_mesg(self, s: _Session, r: ServerReply, state: int) -> None:
         """smtp_mesg_fail(): the server refused the sender or the message."""
-        self._fill(s, r.dsn, self.said(s, r, state), True)
+        self._fill(s, r.dsn, self.said(s, r, state), r)
         self.bulk_fail(s)
 
 

@@ -51,7 +51,8 @@ LISTS = {"client": "smtpd_client_restrictions", "helo": "smtpd_helo_restrictions
          "recipient": "smtpd_recipient_restrictions", "data": "smtpd_data_restrictions",
          "eod": "smtpd_end_of_data_restrictions", "etrn": "smtpd_etrn_restrictions"}
 _TABLE_CHECKS = {"check_client_access": "client", "check_helo_access": "helo",
-                 "check_sender_access": "sender", "check_recipient_access": "recipient"}
+                 "check_sender_access": "sender", "check_recipient_access": "recipient",
+                 "check_etrn_access": "etrn"}
 _DSN = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?:\s+|$)")
 # smtpd_dsn_fix: address-specific detail codes when rejecting a sender / a recipient
 _SENDER_DSN = {"1": "4.1.7", "2": "4.1.8", "3": "4.1.7", "4": "4.1.7", "5": "4.1.0",
@@ -185,7 +186,7 @@ class Checker:
         i = 0
         default_acl = {"client": "check_client_access", "helo": "check_helo_access",
                        "sender": "check_sender_access", "recipient": "check_recipient_access",
-                       "relay": "check_recipient_access"}.get(kind)
+                       "relay": "check_recipient_access", "etrn": "check_etrn_access"}.get(kind)
         while i < len(elems):
             if self.s.tx_discard:
                 break
@@ -253,7 +254,7 @@ class Checker:
     # -- access tables (check_table_result) ---------------------------------------------------
     def _check_access(self, what: str, spec: str, step: Step, reply_name: str, cls: str,
                       depth: int) -> str:
-        """check_{client,helo,sender,recipient}_access: the reply names what was looked up."""
+        """check_{client,helo,sender,recipient,etrn}_access: the reply names what was looked up."""
         s = self.s
         cls = CLASS[what]
         if what == "client":
@@ -266,6 +267,11 @@ class Checker:
             if s.helo_name.startswith("[") and s.helo_name.endswith("]"):
                 keys = [s.helo_name[1:-1]]
             reply_name = s.helo_name
+        elif what == "etrn":
+            if self.where != "ETRN":          # state->etrn_name is set during ETRN only
+                return _DUNNO
+            keys = self._domain_keys(self.d.subject)
+            reply_name = self.d.subject
         elif what == "sender":
             if s.tx is None:
                 return _DUNNO

@@ -875,7 +875,19 @@ class SMTPDSession:
             return d.reply, False
         return Reply(252, "2.0.0", text), True
 
+    #: smtpd -S (``sendmail -bs``): ETRN is refused (SMTPD_STAND_ALONE)
+    stand_alone = False
+
     def cmd_etrn(self, args, line) -> tuple[Reply, bool]:
+        """ETRN (RFC 1985): ask flush(8) to deliver a site's deferred mail now.
+
+        smtpd.c's order: HELO first if smtpd_helo_required, not inside a mail
+        transaction, exactly one argument (a leading ``@`` or ``#`` is dropped),
+        a valid host name or address literal, not in stand-alone mode, the
+        delayed client and HELO restrictions and smtpd_etrn_restrictions; then
+        the site must be in fast_flush_domains. The replies have no enhanced
+        status code (RFC 1985 predates them) except those of the restrictions.
+        """
         c = self.conf
         if c.bool("smtpd_helo_required") and self.helo_name is None:
             return Reply(503, None, "Error: send HELO/EHLO first"), False
@@ -884,19 +896,28 @@ class SMTPDSession:
         if len(args) != 1:
             return R.ETRN_SYNTAX, False
         dom = args[0][1:] if args[0][:1] in "@#" else args[0]
-        if not valid_hostname(dom) and not valid_literal(dom):
+        # Postfix's valid_hostname() refuses a trailing dot (check.valid_hostname allows it)
+        if (dom.endswith(".") or not valid_hostname(dom)) and not valid_literal(dom):
             return Reply(501, None, "Error: invalid parameter syntax"), False
+        if self.stand_alone:
+            self.log_warning('do not use ETRN in "sendmail -bs" mode')
+            return Reply(458, None, "Unable to queue messages"), False
         d = self.checker.evaluate("ETRN", dom, (self.checker.delayed_lists()[:2]
                                                 if c.bool("smtpd_delay_reject") else []) + [("etrn", dom)])
         if d.reply is not None:
             return d.reply, False
-        from ..domains import match_domain, parent_matches
-        if match_domain(dom, c.list("fast_flush_domains"),
-                        parent_matches=parent_matches(c, "fast_flush_domains"),
-                        lookup=lambda spec, key: self.host.open_map(spec).lookup(key)):
+        from .. import flush
+        status = flush.send_site(self.host, dom)
+        if status == flush.OK:
             return Reply(250, None, "Queuing started"), True
-        self.log_warning(f"reject: ETRN {dom[:100]}... from {self.client_namaddr}")
-        return Reply(459, None, f"<{dom}>: service unavailable"), False
+        if status == flush.DENY:
+            self.log_warning(f"reject: ETRN {dom[:100]}... from {self.client_namaddr}")
+            return Reply(459, None, f"<{dom}>: service unavailable"), False
+        if status == flush.BAD:
+            self.log_warning(f"bad ETRN {dom[:100]}... from {self.client_namaddr}")
+        else:
+            self.log_warning("unable to talk to fast flush service")
+        return Reply(458, None, "Unable to queue messages"), False
 
     def cmd_starttls(self, args, line) -> tuple[Reply, bool]:
         return R.NOT_IMPLEMENTED, False
