@@ -407,3 +407,53 @@ def test_replies_and_queue_listings_match(scenario):
                 if e["event"] == "postqueue -p"]
     assert [(t, h, mask(out)) for t, h, out in got.queues] == \
         [(t, h, mask(out)) for t, h, out in listings]
+
+
+LOSSY = """
+[lab]
+name = "lossy"
+seed = {seed}
+[[hosts]]
+name = "a"
+address = "127.0.0.2"
+hostname = "a.example.com"
+users = ["alice"]
+[hosts.main_cf]
+smtp_connect_timeout = "30s"
+[[hosts]]
+name = "b"
+address = "127.0.0.3"
+hostname = "b.example.org"
+users = ["bob"]
+[[links]]
+between = ["a", "b"]
+loss = {loss}
+"""
+
+
+def run_lossy(d: Path, seed: int, loss: float) -> tuple[list[str], str]:
+    d.mkdir()
+    (d / "lab.toml").write_text(LOSSY.format(seed=seed, loss=loss))
+    lab = Lab.load(d)
+    for i in range(8):
+        lab.send("alice@a.example.com", "bob@b.example.org", via="a", subject=f"lossy {i}")
+    lab.run(until="2h")
+    return lab.log("a"), lab.mailbox("b", "bob")
+
+
+def test_a_lossy_link_times_out_some_attempts_and_the_retries_deliver(tmp_path):
+    log, box = run_lossy(tmp_path / "one", seed=7, loss=0.4)
+    timed_out = [ln for ln in log if "status=deferred" in ln]
+    assert timed_out and all(ln.endswith("(connect to b.example.org[127.0.0.3]:25: "
+                                         "Connection timed out)") for ln in timed_out), timed_out
+    assert all(f"Subject: lossy {i}\n" in box for i in range(8))      # every message arrives
+    # the same seed gives the same run; another seed loses other attempts
+    assert run_lossy(tmp_path / "two", seed=7, loss=0.4) == (log, box)
+    assert run_lossy(tmp_path / "three", seed=8, loss=0.4)[0] != log
+
+
+def test_a_link_that_loses_everything_defers_after_the_connect_timeout(tmp_path):
+    log, box = run_lossy(tmp_path / "all", seed=1, loss=1.0)
+    assert box == "" and sum("status=deferred" in ln for ln in log) >= 8
+    first = next(ln for ln in log if "status=deferred" in ln)
+    assert first.startswith("Nov 25 09:00:30 ")            # smtp_connect_timeout on the clock

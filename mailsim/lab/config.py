@@ -30,7 +30,7 @@ lab.toml, with every key (only ``hosts.name``, ``hosts.address`` and
     [[links]]
     between = ["mail", "mx1"]
     latency = "0.2s"                  # simulated time a session over the link takes
-    loss = 0.0                        # kept, not simulated yet
+    loss = 0.0                        # share of connection attempts lost (timed out)
 
     [[bridges]]                       # a real MTA outside the lab, on loopback
     name = "postfix"                  # (mailsim.lab.bridge)
@@ -50,7 +50,7 @@ Every mistake is reported as ``lab.toml:LINE: what is wrong -- how to fix it``
 (:class:`LabError`), never as a traceback.
 
 Not modelled: subnets and routing (every address reaches every other one;
-links only add latency), link loss (parsed and kept for the fault lab).
+links only add latency and loss).
 
 Examples
 --------

@@ -64,7 +64,8 @@ How the faults are made, and what is not Postfix
 * ``dns-*`` use the virtual DNS's fault sets (:attr:`mailsim.dns.DNS.servfail`);
   a lab without zone files has no DNS to break.
 
-Not simulated: packet loss, partial outages of one address of a host,
+A lossy link is not a fault but a link property (``loss`` in ``[[links]]``,
+see :mod:`mailsim.lab.network`). Not simulated: partial outages of one address of a host,
 faults of the lab's outside client (``lab send``) other than a stopped host.
 
 Examples

@@ -166,7 +166,8 @@ class Lab:
             (root / STATE_FILE).unlink(missing_ok=True)
         clock = SimClock(state.now if state else cfg.start)
         dns = _load_dns(root, clock)
-        network = Network({h.name: h.addresses for h in cfg.hosts}, cfg.links, cfg.bridges)
+        network = Network({h.name: h.addresses for h in cfg.hosts}, cfg.links, cfg.bridges,
+                          seed=cfg.seed)
         hosts: dict[str, Host] = {}
         for spec in cfg.hosts:
             hroot = root / "hosts" / spec.name

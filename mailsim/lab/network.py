@@ -32,7 +32,14 @@ Faults (:mod:`mailsim.lab.faults`) change what the network says:
 * ``smtpd_hooks``: lab-level policies attached to every smtpd session of a
   host (greylisting).
 
-Not simulated: packet loss (a link's ``loss`` is kept), bandwidth, routing
+A link's ``loss`` is the share of connection attempts over it that are
+lost altogether: every SYN dropped, so the client waits its connect timeout
+and logs ``Connection timed out`` (TCP's retransmissions hide light packet
+loss; what a mail server sees of a bad link is attempts that fail). Which
+attempts are lost follows from the lab's seed, the instant and the two
+ends, so the same seed gives the same run.
+
+Not simulated: per-packet loss within a session, bandwidth, routing
 between subnets; several addresses of one host listen alike
 (inet_interfaces is not consulted).
 
@@ -52,6 +59,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import random
 from dataclasses import dataclass
 from typing import Callable
 
@@ -97,8 +105,9 @@ class Network:
 
     def __init__(self, addresses: dict[str, tuple[str, ...]],
                  links: list[LinkSpec] | tuple[LinkSpec, ...] = (),
-                 bridges: list[BridgeSpec] | tuple[BridgeSpec, ...] = ()) -> None:
+                 bridges: list[BridgeSpec] | tuple[BridgeSpec, ...] = (), seed: int = 0) -> None:
         self.addresses = {name: tuple(a) for name, a in addresses.items()}
+        self.seed = seed
         #: lab address -> the real MTA on loopback behind it
         self.bridges = {b.address: b for b in bridges}
         self._by_addr = {a: name for name, addrs in self.addresses.items() for a in addrs}
@@ -127,6 +136,20 @@ class Network:
             return self.slow[pair]
         link = self.links.get(pair)
         return link.latency if link else 0.0
+
+    def lost(self, a: str, b: str | None, when: float, src: str, addr: str, port: int) -> bool:
+        """Is this connection attempt from host ``a`` to host ``b`` lost (the link's ``loss``)?
+
+        >>> from mailsim.lab.config import LinkSpec
+        >>> net = Network({"a": ("192.0.2.1",), "b": ("192.0.2.2",)}, [LinkSpec("a", "b", loss=0.5)])
+        >>> [net.lost("a", "b", t, "192.0.2.1", "192.0.2.2", 25) for t in range(8)]
+        [False, False, True, True, True, True, True, False]
+        """
+        link = self.links.get(frozenset((a, b))) if b is not None else None
+        if link is None or link.loss <= 0:
+            return False
+        # a string seed goes through SHA-512: a fair draw for each attempt
+        return random.Random(f"{self.seed}:{when:.6f}:{src}:{addr}:{port}").random() < link.loss
 
     def cut(self, a: str | None, b: str | None) -> str | None:
         """How the link between hosts ``a`` and ``b`` is cut (None: it is not)."""
@@ -181,6 +204,8 @@ class LabConnector:
         wait = timeout if timeout and timeout > 0 else DEFAULT_CONNECT_TIMEOUT
         cut = net.cut(self.source, target)
         delay = net.latency(self.source, target) if target is not None else 0.0
+        if cut is None and target is not None and net.lost(self.source, target, now, src, addr, port):
+            cut = "timeout"                     # the link's loss took every SYN of this attempt
         if cut is not None or delay >= wait:
             mode = cut or "timeout"
             if mode == "timeout":               # the SYN goes unanswered until the timeout
