@@ -249,6 +249,33 @@ class Lab:
         if not hs.up:
             self.network.down.add(name)
 
+    def reload_dns(self) -> None:
+        """Read ``zones/*.zone`` again after they were edited (``rndc reload`` on a name
+        server); faults in force stay, the query log goes on.
+
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "lab.toml").write_text('[[hosts]]\\nname = "mx"\\naddress = "127.0.0.3"\\n'
+        ...                                 'hostname = "mx.example.org"\\n')
+        >>> (d / "zones").mkdir()
+        >>> _ = (d / "zones/example.org.zone").write_text("mx.example.org. 300 A 127.0.0.3\\n")
+        >>> lab = Lab.load(d)
+        >>> lab.dns.dig("example.org", "MX")
+        ''
+        >>> with open(d / "zones/example.org.zone", "a") as f:
+        ...     _ = f.write("example.org. 300 MX 10 mx.example.org.\\n")
+        >>> lab.reload_dns(); lab.dns.dig("example.org", "MX", short=True)
+        '10 mx.example.org.'
+        """
+        old = self.dns
+        dns = _load_dns(self.root, self.clock)
+        if dns is not None and old is not None:
+            dns.servfail, dns.nxdomain = old.servfail, old.nxdomain
+            dns.queries = old.queries
+        self.dns = dns
+        for host in self.hosts.values():
+            host.dns = dns
+
     def save(self) -> None:
         """Write state.json (the clock, who is up, the processes' ids, qmgr's heartbeat)."""
         hosts = {}
