@@ -17,7 +17,6 @@ not before.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import re
@@ -29,6 +28,7 @@ from conformance import ServerThread, replay_socket
 from mailsim import flush
 from mailsim.clock import SimClock
 from mailsim.host import Host, init_host
+from mailsim.lab.bridge import Sink, loopback_sink
 from mailsim.postqueue import main as postqueue_main
 from mailsim.sendmail import sendmail
 from mailsim.serve import free_port
@@ -142,25 +142,6 @@ def test_postqueue_and_sendmail_qR_as_recorded(case, tmp_path):
 
 
 # -- the backup MX, replayed ---------------------------------------------------------------------------
-@contextlib.contextmanager
-def sink(port: int, got: list):
-    """An SMTP server on 127.0.0.1:port that accepts everything (what the recording used)."""
-    from aiosmtpd.controller import Controller
-
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):
-            got.append({"port_name": envelope.rcpt_tos[0].rpartition("@")[2],
-                        "mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos)})
-            return "250 2.0.0 Ok: queued"
-
-    ctl = Controller(Handler(), hostname="127.0.0.1", port=port)
-    ctl.start()
-    try:
-        yield
-    finally:
-        ctl.stop()
-
-
 def send(host: Host, rcpts: list[str], subject: str) -> str:
     s = host.session()
     s.send("EHLO client.example.org")
@@ -219,26 +200,27 @@ def test_backup_mx_flush_as_recorded(tmp_path):
     names[send(host, ["peter@example.org"], "A")] = "A"
     names[send(host, ["paul@example.net"], "B")] = "B"
     names[send(host, ["carol@example.org", "dave@example.net"], "C")] = "C"
-    got: list[dict] = []
+    raw: list = []                      # what the two sinks received
 
     def check(step: dict) -> None:
         assert masked_flush(flush.logfiles(host), names) == masked_flush(step["flush"], rec_names)
         deferred = [p.name for p in (host.spool / "deferred").rglob("*") if p.is_file()]
         assert sorted(names[q] for q in deferred) == sorted(rec_names[q] for q in step["deferred"])
         key = lambda d: (d["port_name"], d["rcpt_tos"])     # noqa: E731
+        got = Sink(raw).received()
         assert sorted(got, key=key) == sorted(step["delivered"], key=key)
 
     steps = {s["step"]: s for s in rec["steps"]}
     check(steps["deferred"])
     assert sorted(p.name for p in (host.spool / "flush").iterdir()) == ["example_net", "example_org"]
-    with sink(p_org, got):
+    with loopback_sink(p_org, raw):
         assert talk(host, steps["etrn example.org"]["dialogue"]) == \
             [s["reply"] for s in steps["etrn example.org"]["dialogue"]]
         check(steps["etrn example.org"])
         assert talk(host, steps["etrn again"]["dialogue"]) == \
             [s["reply"] for s in steps["etrn again"]["dialogue"]]
         check(steps["etrn again"])
-    with sink(p_net, got):
+    with loopback_sink(p_net, raw):
         err = io.StringIO()
         assert postqueue_main(host.root, ["-s", "example.net"], io.StringIO(), err, host=host) == 0
         assert err.getvalue() == ""

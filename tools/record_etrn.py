@@ -28,7 +28,6 @@ Run with the project's virtualenv (it uses mailsim.realpostfix and aiosmtpd):
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -41,6 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from mailsim.lab.bridge import Sink, loopback_sink  # noqa: E402
 from mailsim.realpostfix import postfix_instance, unavailable  # noqa: E402
 
 OUT = REPO / "tests/golden/etrn.json"
@@ -238,24 +238,6 @@ def record_standalone(out: dict) -> None:
 
 
 # -- the backup MX -----------------------------------------------------------------------------------
-@contextlib.contextmanager
-def sink(port: int, got: list):
-    from aiosmtpd.controller import Controller
-
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):
-            got.append({"port_name": envelope.rcpt_tos[0].rpartition("@")[2],
-                        "mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos)})
-            return "250 2.0.0 Ok: queued"
-
-    ctl = Controller(Handler(), hostname="127.0.0.1", port=port)
-    ctl.start()
-    try:
-        yield
-    finally:
-        ctl.stop()
-
-
 def record_flush(out: dict) -> None:
     port, p_org, p_net = free_port(), free_port(), free_port()
     settings = {
@@ -264,12 +246,12 @@ def record_flush(out: dict) -> None:
                           f"example.net=smtp:[127.0.0.1]:{p_net} }}",
     }
     steps: list[dict] = []
-    got: list[dict] = []
+    raw: list = []                      # what the two sinks received
 
     def snapshot(name: str, **more) -> None:
         steps.append({"step": name, "flush": flush_dir(pf), "deferred": queue_ids(pf, "deferred"),
                       "incoming": queue_ids(pf, "incoming"), "active": queue_ids(pf, "active"),
-                      "delivered": [dict(g) for g in got], **more})
+                      "delivered": Sink(raw).received(), **more})
 
     with postfix_instance(port, settings) as pf:
         settled(pf)
@@ -282,7 +264,7 @@ def record_flush(out: dict) -> None:
         wait_log(pf, r"status=deferred", 4)
         time.sleep(1)
         snapshot("deferred")
-        with sink(p_org, got):
+        with loopback_sink(p_org, raw):
             before = len(pf.log())
             etrn = dialogue(port, [f"EHLO {CLIENT}", "ETRN example.org"])
             wait_log(pf, r"status=sent", 2)
@@ -292,7 +274,7 @@ def record_flush(out: dict) -> None:
             etrn2 = dialogue(port, [f"EHLO {CLIENT}", "ETRN example.com", "ETRN example.org"])
             time.sleep(1)
             snapshot("etrn again", dialogue=etrn2, log=pf.log()[before:])
-        with sink(p_net, got):
+        with loopback_sink(p_net, raw):
             pq = run_cmd(pf, ["postqueue", "-s", "example.net"])
             wait_log(pf, r"status=sent", 4)
             time.sleep(1)

@@ -69,7 +69,7 @@ from typing import Callable, Iterator
 from ..serve import SMTPServerProtocol, free_port, listen_socket
 from .config import LabError
 
-__all__ = ["LabServer", "serve_lab_host", "loopback_sink", "run_in_thread"]
+__all__ = ["LabServer", "serve_lab_host", "loopback_sink", "Sink", "run_in_thread"]
 
 
 class LabServer:
@@ -121,28 +121,35 @@ async def serve_lab_host(lab, name: str, listen: str, *, ready: Callable | None 
             srv.catch_up()                  # retries and faults fall due as time passes
 
 
-class _Sink:
-    """A tiny real SMTP server on loopback that keeps what it receives (for examples and
-    tests): ``messages`` holds (sender, recipients, data)."""
+class Sink:
+    """A tiny real SMTP server on loopback that keeps what it receives (for examples,
+    tests and recorders): ``messages`` holds (sender, recipients, data)."""
 
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
+    def __init__(self, messages: list | None = None) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = [] if messages is None else messages
         self.port = 0
+
+    def received(self) -> list[dict]:
+        """What arrived, as plain data: ``port_name`` (the first recipient's domain),
+        ``mail_from``, ``rcpt_tos``."""
+        return [{"port_name": r[0].rpartition("@")[2], "mail_from": s, "rcpt_tos": r}
+                for s, r, _ in self.messages]
 
 
 @contextlib.contextmanager
-def loopback_sink() -> Iterator[_Sink]:
-    """An aiosmtpd server on 127.0.0.1 (a free port) for the length of the ``with``."""
+def loopback_sink(port: int | None = None, messages: list | None = None) -> Iterator[Sink]:
+    """An aiosmtpd server on 127.0.0.1 (``port``, or a free one) for the length of the
+    ``with``, answering ``250 2.0.0 Ok: queued``; several sinks may share ``messages``."""
     from aiosmtpd.controller import Controller
 
-    sink = _Sink()
+    sink = Sink(messages)
 
     class Handler:
         async def handle_DATA(self, server, session, envelope):
             sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
             return "250 2.0.0 Ok: queued"
 
-    sink.port = free_port()
+    sink.port = port or free_port()
     ctl = Controller(Handler(), hostname="127.0.0.1", port=sink.port)
     ctl.start()
     try:
