@@ -35,7 +35,13 @@ def running_pid(root: Path) -> int | None:
 
 
 def check(root: Path) -> tuple[list[str], list[str]]:
-    """What ``postfix check`` reports: (fatal errors, warnings)."""
+    """What ``postfix check`` reports: (fatal errors, warnings).
+
+    Like postfix-script's check-fatal and check-warn, it reads main.cf and
+    master.cf; it never looks at lookup tables. (A ``.db`` older than its
+    source is reported by the programs that open the table -- Postfix's daemons,
+    ``postmap -q`` -- see :mod:`mailsim.maps.hashdb`.)
+    """
     from .conf import ConfigError, read_master_cf
     from .host import Host
     errors: list[str] = []
@@ -55,18 +61,6 @@ def check(root: Path) -> tuple[list[str], list[str]]:
             host.conf.get(name)
     except ConfigError as e:
         return [str(e)], warnings
-    seen: set[str] = set()
-    for name, value in host.conf.explicit.items():
-        for item in host.conf.list(name) if ":" in value else []:
-            typ, _, path = item.partition(":")
-            if typ in ("hash", "btree", "lmdb") and path.startswith("/") and path not in seen:
-                seen.add(path)
-                src = host.path(path)
-                db = host.path(path + (".lmdb" if typ == "lmdb" else ".db"))
-                if src.exists() and db.exists() and db.stat().st_mtime < src.stat().st_mtime:
-                    warnings.append(f"database {path}.db is older than source file {path}")
-                elif src.exists() and not db.exists():
-                    warnings.append(f"database {path}.db is missing: run postmap {path}")
     return errors, warnings
 
 

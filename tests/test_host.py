@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import os
+import time
 
 import pytest
 
@@ -14,6 +16,7 @@ def test_init_writes_a_debian_like_server_root(tmp_path):
     assert cli_main(["init", str(root), "--hostname", "mx.sue.nl", "--user", "alice"]) == 0
     for p in ("etc/postfix/main.cf", "etc/postfix/master.cf", "etc/aliases", "etc/aliases.db",
               "etc/passwd", "etc/hosts", "var/spool/postfix/incoming", "var/spool/postfix/deferred",
+              "var/spool/postfix/flush",
               "var/mail", "var/log"):
         assert (root / p).exists(), p
     h = Host(root)
@@ -57,12 +60,39 @@ def test_stale_table_keeps_old_answers_until_postmap(tmp_path):
     assert h.open_map("hash:/etc/postfix/virtual").lookup("info@sue.nl") == "jim"
     virt.write_text("info@sue.nl nobody\n")          # edited, not rebuilt
     assert h.open_map("hash:/etc/postfix/virtual").lookup("info@sue.nl") == "jim"
+    # postfix check (postfix-script) never looks at tables: it stays silent
     err = io.StringIO()
-    run_command(h.root, "postfix", ["check"], out=io.StringIO(), err=err)
-    assert "database /etc/postfix/virtual.db is older than source file /etc/postfix/virtual" in err.getvalue()
+    assert run_command(h.root, "postfix", ["check"], out=io.StringIO(), err=err) == 0
+    assert err.getvalue() == ""
+    # opening the table warns once the edit is more than 100 s old (dict_db.c), here: postmap -q
+    stale = "database /etc/postfix/virtual.db is older than source file /etc/postfix/virtual"
+    out, err = io.StringIO(), io.StringIO()
+    run_command(h.root, "postmap", ["-q", "info@sue.nl", "hash:/etc/postfix/virtual"], out=out, err=err)
+    assert (out.getvalue(), err.getvalue()) == ("jim\n", "")       # edited just now: no warning yet
+    now = time.time()
+    os.utime(h.root / "etc/postfix/virtual.db", (now - 400, now - 400))
+    os.utime(virt, (now - 300, now - 300))
+    out, err = io.StringIO(), io.StringIO()
+    run_command(h.root, "postmap", ["-q", "info@sue.nl", "hash:/etc/postfix/virtual"], out=out, err=err)
+    assert (out.getvalue(), err.getvalue()) == ("jim\n", f"postmap: warning: {stale}\n")
+    assert h.open_map("hash:/etc/postfix/virtual").messages == [f"warning: {stale}"]
     run_command(h.root, "postmap", ["/etc/postfix/virtual"], out=io.StringIO(), err=io.StringIO())
     assert h.open_map("hash:/etc/postfix/virtual").lookup("info@sue.nl") == "nobody"
+    assert h.open_map("hash:/etc/postfix/virtual").messages == []
 
+
+def test_postfix_check_does_not_look_at_tables(tmp_path):
+    # postfix-script's check-fatal/check-warn check files and directories, not lookup tables
+    h = init_host(tmp_path / "mx")
+    run_command(h.root, "postconf", ["-e", "virtual_alias_maps = hash:/etc/postfix/virtual"],
+                out=io.StringIO(), err=io.StringIO())
+    (h.root / "etc/postfix/virtual").write_text("info@sue.nl jim\n")       # never built
+    now = time.time()
+    os.utime(h.root / "etc/aliases.db", (now - 400, now - 400))
+    os.utime(h.root / "etc/aliases", (now - 300, now - 300))              # stale aliases.db
+    out, err = io.StringIO(), io.StringIO()
+    assert run_command(h.root, "postfix", ["check"], out=out, err=err) == 0
+    assert (out.getvalue(), err.getvalue()) == ("", "")
 
 def test_postfix_check_names_file_and_line_of_a_broken_main_cf(tmp_path):
     h = init_host(tmp_path / "mx")

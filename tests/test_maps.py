@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mailsim.maps import Map, MapError, open_map, postalias_build
-from mailsim.maps.commands import postmap_main
+from mailsim.maps.commands import postalias_main, postmap_main
 
 
 class FakeHost:
@@ -83,6 +83,95 @@ def test_hash_answers_from_the_compiled_file_only(host):
     bump_mtime(host.path("/etc/postfix/virtual.db"))
     assert m.changed()
     assert open_map("hash:/etc/postfix/virtual", host.path).lookup("info@sue.nl") == "petra"
+
+
+# -- "database X.db is older than source file X" (dict_db.c, dict_lmdb.c) ---------------------------
+def age(p: Path, seconds: float) -> None:
+    """Set the file's mtime to ``seconds`` ago by the wall clock (as Postfix's time() sees it)."""
+    t = time.time() - seconds
+    os.utime(p, (t, t))
+
+
+STALE = "warning: database /etc/postfix/virtual.db is older than source file /etc/postfix/virtual"
+
+
+def test_open_warns_when_the_source_is_newer_and_older_than_100_seconds(host):
+    write(host, "/etc/postfix/virtual", "info@sue.nl gerda\n")
+    postmap(host, "hash:/etc/postfix/virtual")
+    assert open_map("hash:/etc/postfix/virtual", host.path).messages == []
+    write(host, "/etc/postfix/virtual", "info@sue.nl petra\n")        # edited, not rebuilt
+    age(host.path("/etc/postfix/virtual.db"), 600)
+    age(host.path("/etc/postfix/virtual"), 300)
+    m = open_map("hash:/etc/postfix/virtual", host.path)
+    assert m.messages == [STALE]
+    assert m.lookup("info@sue.nl") == "gerda"           # a warning only: the old answer stays
+    assert open_map("proxy:hash:/etc/postfix/virtual", host.path).messages == [STALE]
+    assert open_map("btree:/etc/postfix/virtual", host.path).messages != [STALE]   # wrong format
+
+
+def test_no_warning_within_100_seconds_of_the_edit(host):
+    write(host, "/etc/postfix/virtual", "info@sue.nl gerda\n")
+    postmap(host, "hash:/etc/postfix/virtual")
+    db, src = host.path("/etc/postfix/virtual.db"), host.path("/etc/postfix/virtual")
+    age(db, 600)
+    age(src, 60)                      # newer than the .db, but changed only a minute ago
+    assert open_map("hash:/etc/postfix/virtual", host.path).messages == []
+    age(src, 98)                      # just inside the grace time (whole seconds, "< time() - 100")
+    assert open_map("hash:/etc/postfix/virtual", host.path).messages == []
+    age(src, 105)
+    assert open_map("hash:/etc/postfix/virtual", host.path).messages == [STALE]
+
+
+def test_no_warning_when_the_db_is_as_new_or_newer(host):
+    write(host, "/etc/postfix/virtual", "info@sue.nl gerda\n")
+    postmap(host, "hash:/etc/postfix/virtual")
+    db, src = host.path("/etc/postfix/virtual.db"), host.path("/etc/postfix/virtual")
+    age(src, 600)
+    age(db, 300)
+    assert open_map("hash:/etc/postfix/virtual", host.path).messages == []
+    t = int(time.time()) - 500        # the same second: Postfix compares whole seconds
+    os.utime(db, (t + 0.1, t + 0.1))
+    os.utime(src, (t + 0.9, t + 0.9))
+    assert open_map("hash:/etc/postfix/virtual", host.path).messages == []
+    src.unlink()                      # no source at all: nothing to compare
+    assert open_map("hash:/etc/postfix/virtual", host.path).messages == []
+
+
+def test_lmdb_warning_names_the_lmdb_file(host):
+    write(host, "/etc/postfix/access", "10.0.0.1 REJECT\n")
+    postmap(host, "lmdb:/etc/postfix/access")
+    age(host.path("/etc/postfix/access.lmdb"), 600)
+    age(host.path("/etc/postfix/access"), 300)
+    assert open_map("lmdb:/etc/postfix/access", host.path).messages == [
+        "warning: database /etc/postfix/access.lmdb is older than source file /etc/postfix/access"]
+
+
+def test_postmap_and_postalias_print_the_warning_on_stderr(host):
+    # as real postmap 3.7.11 does (tried on Debian 12 with a backdated .db):
+    # stderr "postmap: warning: database F.db is older than source file F", the value on stdout
+    write(host, "/etc/postfix/virtual", "info@sue.nl gerda\n")
+    postmap(host, "hash:/etc/postfix/virtual")
+    age(host.path("/etc/postfix/virtual.db"), 600)
+    age(host.path("/etc/postfix/virtual"), 300)
+    assert postmap(host, "-q", "info@sue.nl", "hash:/etc/postfix/virtual") == (
+        0, "gerda\n", "postmap: " + STALE + "\n")
+    assert postmap(host, "-q", "nobody", "hash:/etc/postfix/virtual", "hash:/etc/postfix/virtual") == (
+        1, "", ("postmap: " + STALE + "\n") * 2)       # each table opened warns
+    rc, out, err = postmap(host, "-s", "hash:/etc/postfix/virtual")
+    assert (rc, out, err) == (0, "info@sue.nl\tgerda\n", "postmap: " + STALE + "\n")
+    assert postmap(host, "-q", "info@sue.nl", "texthash:/etc/postfix/virtual")[2] == ""
+    assert postmap(host, "hash:/etc/postfix/virtual") == (0, "", "")   # building never warns
+    assert postmap(host, "-q", "info@sue.nl", "hash:/etc/postfix/virtual") == (0, "gerda\n", "")
+
+    write(host, "/etc/aliases", "root: alice\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert postalias_main(host.root, ["hash:/etc/aliases"], out, err) == 0
+    age(host.path("/etc/aliases.db"), 600)
+    age(host.path("/etc/aliases"), 300)
+    out, err = io.StringIO(), io.StringIO()
+    assert postalias_main(host.root, ["-q", "root", "hash:/etc/aliases"], out, err) == 0
+    assert (out.getvalue(), err.getvalue()) == (
+        "alice\n", "postalias: warning: database /etc/aliases.db is older than source file /etc/aliases\n")
 
 
 def test_wrong_type_and_foreign_file(host):

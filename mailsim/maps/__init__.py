@@ -161,7 +161,11 @@ def _open(spec: str, resolve: Callable[[str], pathlib.Path], flags: OpenFlags) -
     if type_ in DB_TYPES:
         path = resolve(name + db_suffix(type_))
         try:
-            return HashMap(type_, name, path, flags)
+            source = resolve(name)          # dict_db.c stat()s it: "older than source file"
+        except Exception:                   # noqa: BLE001 - a link out of the host: nothing to compare
+            source = None
+        try:
+            return HashMap(type_, name, path, flags, source=source)
         except CompiledError as e:
             return SurrogateMap(type_, name, str(e), watch=[path], flags=flags, note=e.note)
     if type_ in ("regexp", "pcre", "cidr"):

@@ -12,7 +12,16 @@ as far as a learner can see them:
 * keys and values are stored with a trailing NUL (``DICT_FLAG_TRY1NULL``,
   Linux's default; ``postmap -n`` stores none) and lookups try both forms;
 * a duplicate key keeps the first value and warns ``FILE.db: duplicate entry:
-  "key"`` (``-r`` replaces, ``-w`` ignores silently).
+  "key"`` (``-r`` replaces, ``-w`` ignores silently);
+* opening a table whose source file is newer than ``FILE.db`` warns
+  ``database FILE.db is older than source file FILE`` -- but only when the
+  source changed more than 100 seconds ago (wall-clock time, whole seconds,
+  as dict_db.c's ``st_mtime < time() - 100``), so that a postmap run right
+  after an edit is not nagged. Postfix's daemons and ``postmap -q/-s/-d``
+  open tables this way (``DICT_FLAG_LOCK``); building a table does not. Here
+  the warning goes to :attr:`Map.messages`, which ``postmap -q/-s`` and
+  ``postalias -q/-s`` print (the simulated daemons do not log open-time
+  messages: docs/differences.md).
 
 What is trusted: the compiled file is mailsim's own JSON (a header naming
 mailsim, the table type and its source, then the entries in insertion order),
@@ -35,11 +44,24 @@ Examples
 ('gerda', None)
 >>> m.describe()
 'hash:/etc/postfix/virtual (compiled virtual.db, 1 entry)'
+
+The source was edited after postmap, long enough ago:
+
+>>> _ = (d / "virtual").write_text("info@sue.nl gerda")
+>>> now = time.time()
+>>> os.utime(d / "virtual.db", (now - 300, now - 300))
+>>> os.utime(d / "virtual", (now - 200, now - 200))
+>>> HashMap("hash", "/etc/postfix/virtual", d / "virtual.db", source=d / "virtual").messages
+['warning: database /etc/postfix/virtual.db is older than source file /etc/postfix/virtual']
+>>> os.utime(d / "virtual", (now - 60, now - 60))        # edited a minute ago: no warning yet
+>>> HashMap("hash", "/etc/postfix/virtual", d / "virtual.db", source=d / "virtual").messages
+[]
 """
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -47,7 +69,7 @@ from .base import DAEMON_FLAGS, Map, OpenFlags, errno_text
 from .bdb_order import btree_order, hash_order
 
 __all__ = ["DB_TYPES", "db_suffix", "HashMap", "TableWriter", "read_compiled", "CompiledError",
-           "FORMAT_TAG"]
+           "FORMAT_TAG", "source_is_newer"]
 
 #: compiled types and the suffix of the file Postfix makes
 DB_TYPES = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb"}
@@ -75,6 +97,21 @@ class CompiledError(Exception):
 Entry = tuple[str, str, bool]          # key, value, stored with a trailing NUL
 
 
+def source_is_newer(db_path: Path, source: Path, now: float | None = None) -> bool:
+    """dict_db.c's test: the source is newer than the compiled file, and older than 100 s.
+
+    Times are whole seconds (``st_mtime``, ``time()``); ``now`` defaults to
+    the wall clock, as in Postfix (file times are real). A missing file: False.
+    """
+    try:
+        src = source.stat().st_mtime_ns // 1_000_000_000
+        db = db_path.stat().st_mtime_ns // 1_000_000_000
+    except OSError:
+        return False
+    now_s = int(time.time() if now is None else now)
+    return db < src < now_s - 100
+
+
 def read_compiled(path: Path, type_: str, display: str) -> list[Entry]:
     """The entries of a compiled table file.
 
@@ -100,18 +137,25 @@ def read_compiled(path: Path, type_: str, display: str) -> list[Entry]:
 
 
 class HashMap(Map):
-    """A compiled table, read once at open (``hash:``, ``btree:``, ``lmdb:``)."""
+    """A compiled table, read once at open (``hash:``, ``btree:``, ``lmdb:``).
+
+    ``source`` is the host path of the source file ``name``: when given, the
+    open checks its age as dict_db.c / dict_lmdb.c do (see the module docstring).
+    """
 
     fixed = True
 
     def __init__(self, type_: str, name: str, db_path: Path,
-                 flags: OpenFlags = DAEMON_FLAGS, entries: list[Entry] | None = None) -> None:
+                 flags: OpenFlags = DAEMON_FLAGS, entries: list[Entry] | None = None,
+                 source: Path | None = None) -> None:
         super().__init__(type_, name, flags)
         self.db_path = db_path
         self._watch(db_path)
         self.entries: list[Entry] = entries if entries is not None else read_compiled(
             db_path, type_, name + db_suffix(type_))
         self._index: dict[tuple[str, bool], str] = {(k, n): v for k, v, n in self.entries}
+        if source is not None and source_is_newer(db_path, source):
+            self.warn(f"database {name}{db_suffix(type_)} is older than source file {name}")
 
     def _lookup(self, key: str) -> str | None:
         v = self._index.get((key, True))
