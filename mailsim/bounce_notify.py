@@ -19,6 +19,9 @@ comes from :func:`mailsim.bounce.build_dsn`.
   message, for recipients whose ``NOTIFY`` asks for delays (the default);
   a copy to ``delay_notice_recipient`` with ``delay`` in ``notify_classes``.
 * **success** (``NOTIFY=SUCCESS``): ``sender delivery status notification``.
+  When smtp(8) hands the message to a next hop that does not announce DSN,
+  the recipient's action is ``relayed`` (the next hop will not report
+  success), as in the recording ``tests/golden/remote-bounce/relayed-success.json``.
 * **trace** (``sendmail -bv``, ``sendmail -v``): the "Mail Delivery Status
   Report" listing every recipient as deliverable/undeliverable (a probe, which
   delivers nothing) or delivered; none for a message from the null sender.
@@ -30,8 +33,7 @@ $myhostname),
 delay_warning_time, maximal_queue_lifetime (in the delay template),
 myorigin, myhostname.
 
-Not simulated: VERP, the bounce_template_file, per-recipient DSN for relayed
-success ("relayed" actions come from smtp(8) when the next hop lacks DSN).
+Not simulated: VERP, the bounce_template_file.
 """
 from __future__ import annotations
 

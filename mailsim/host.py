@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Host", "init_host", "PasswdEntry", "QUEUE_DIRS"]
 
 QUEUE_DIRS = ("incoming", "active", "deferred", "hold", "corrupt", "bounce",
-              "defer", "trace", "maildrop", "pid")
+              "defer", "trace", "flush", "maildrop", "pid")
 
 SYSTEM_USERS = [
     ("root", 0, 0, "root", "/root", "/bin/bash"),
