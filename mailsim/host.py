@@ -42,6 +42,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Host", "init_host", "PasswdEntry", "QUEUE_DIRS"]
 
+#: the daemons whose process id a host keeps while it runs (attribute per daemon)
+_DAEMON_PIDS = {"cleanup": "_cleanup_pid", "trivial-rewrite": "_trivial_pid"}
+
 QUEUE_DIRS = ("incoming", "active", "deferred", "hold", "corrupt", "bounce",
               "defer", "trace", "flush", "maildrop", "pid")
 
@@ -291,13 +294,38 @@ class Host:
         self.conf = self._load_conf()
         self._maps.clear()
         self._setup()
-        for name in ("_cleanup_pid", "_trivial_pid"):      # new daemon processes
+        for name in _DAEMON_PIDS.values():                  # new daemon processes
             self.__dict__.pop(name, None)
         if self.__dict__.get("_qmgr") is not None:
             from .qmgr import QueueManager
             self._qmgr = QueueManager(self)
 
     # -- processes, ids, names ----------------------------------------------------------------
+    def process_state(self) -> dict:
+        """What only a running system remembers: the last process id handed out, the
+        counter behind queue ids and the pids of the cleanup and trivial-rewrite
+        processes (:meth:`restore_process_state` goes on from there; a lab saves it
+        between two commands). The seeded generator is :attr:`rng`.
+
+        >>> import tempfile, pathlib
+        >>> h = init_host(pathlib.Path(tempfile.mkdtemp()) / "h")
+        >>> pid = h.cleanup_pid(); h2 = Host(h.root)      # the next command, a new process
+        >>> h2.restore_process_state(h.process_state()); h2.cleanup_pid() == pid
+        True
+        """
+        daemons = {d: self.__dict__[a] for d, a in _DAEMON_PIDS.items() if a in self.__dict__}
+        return {"pid": self._pid, "queue_ids": self._qids.counter, "daemons": daemons}
+
+    def restore_process_state(self, state: dict) -> None:
+        """Go on from a :meth:`process_state` (missing entries are left as they are)."""
+        if state.get("pid"):
+            self._pid = state["pid"]
+        if state.get("queue_ids"):
+            self._qids.counter = state["queue_ids"]
+        for daemon, attr in _DAEMON_PIDS.items():
+            if daemon in state.get("daemons", {}):
+                self.__dict__[attr] = state["daemons"][daemon]
+
     def next_pid(self) -> int:
         """A process id for the next daemon instance: deterministic under a simulated
         clock, the real process id under ``serve`` (one smtpd process, many sessions)."""

@@ -152,6 +152,17 @@ class QueueManager:
         self.results: list[MessageResult] = []
 
     # -- helpers ---------------------------------------------------------------------------
+    def process_state(self) -> dict:
+        """This qmgr process: its pid, when it started, its next deferred-queue scan
+        and its delivery agents' pids (a lab saves them between two commands)."""
+        return {"pid": self.pid, "started": self.started, "next_scan": self.next_scan,
+                "agents": dict(self._pids)}
+
+    def restore_process_state(self, state: dict) -> None:
+        """Go on as the process :meth:`process_state` described."""
+        self.pid, self.started, self.next_scan = state["pid"], state["started"], state["next_scan"]
+        self._pids = dict(state["agents"])
+
     def agent_pid(self, service: str) -> int:
         """One process per delivery service serves this queue manager (as recorded)."""
         if service not in self._pids:

@@ -61,6 +61,15 @@ class QueueIdGenerator:
         rng = random.Random(seed)
         self._inode = 0x160000 + rng.randrange(0, 0x300)
 
+    @property
+    def counter(self) -> int:
+        """The counter behind the ids (it stands in for the queue file's inode)."""
+        return self._inode
+
+    @counter.setter
+    def counter(self, value: int) -> None:
+        self._inode = value
+
     def next(self, now: float, inode: int | None = None) -> str:
         """The id for a file created at ``now``; ``inode`` None means "use the counter"."""
         if inode is None:

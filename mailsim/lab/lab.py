@@ -226,26 +226,19 @@ class Lab:
         host.dns = self.dns
         host.smtp_connector = LabConnector(self.network, self.hosts, name, self.clock)
 
-    # The state of a host's "processes" lives in a few of Host's and QueueManager's
-    # attributes: the counters behind pids and queue ids, the seeded generator, the
-    # daemons' pids and qmgr's heartbeat. They are saved and restored as they are,
-    # so a run split over several commands is the run made in one process.
-    _DAEMONS = {"cleanup": "_cleanup_pid", "trivial-rewrite": "_trivial_pid"}
-
+    # A host's "processes" (the counters behind pids and queue ids, the seeded
+    # generator, the daemons' pids, qmgr's heartbeat) are saved and restored through
+    # Host.process_state() and QueueManager.process_state(), so a run split over
+    # several commands is the run made in one process.
     def _restore(self, name: str, host: Host, hs: HostState) -> None:
         q = host.qmgr                           # its pid is drawn here, then replaced
         if hs.qmgr_pid:
-            q.pid, q.started, q.next_scan = hs.qmgr_pid, hs.qmgr_started, hs.qmgr_next_scan
-            q._pids = dict(hs.qmgr_agents)
+            q.restore_process_state({"pid": hs.qmgr_pid, "started": hs.qmgr_started,
+                                     "next_scan": hs.qmgr_next_scan, "agents": hs.qmgr_agents})
         if hs.rng:                              # the counters last: they were drawn from above
             unpack_rng(host.rng, hs.rng)
-        if hs.pid:
-            host._pid = hs.pid
-        if hs.queue_ids:
-            host._qids._inode = hs.queue_ids
-        for daemon, attr in self._DAEMONS.items():
-            if daemon in hs.daemons:
-                setattr(host, attr, hs.daemons[daemon])
+        host.restore_process_state({"pid": hs.pid, "queue_ids": hs.queue_ids,
+                                    "daemons": hs.daemons})
         if not hs.up:
             self.network.down.add(name)
 
@@ -280,11 +273,10 @@ class Lab:
         """Write state.json (the clock, who is up, the processes' ids, qmgr's heartbeat)."""
         hosts = {}
         for name, host in self.hosts.items():
-            q = host.qmgr
-            daemons = {d: getattr(host, a) for d, a in self._DAEMONS.items() if hasattr(host, a)}
-            hosts[name] = HostState(self.network.is_up(name), host._pid, host._qids._inode,
-                                    pack_rng(host.rng), daemons, q.pid, q.started, q.next_scan,
-                                    dict(q._pids))
+            p, q = host.process_state(), host.qmgr.process_state()
+            hosts[name] = HostState(self.network.is_up(name), p["pid"], p["queue_ids"],
+                                    pack_rng(host.rng), p["daemons"], q["pid"], q["started"],
+                                    q["next_scan"], q["agents"])
         write_state(self.root, LabState(self.clock.now(), self.sent, hosts,
                                         [f.to_dict() for f in self.faults]))
 
