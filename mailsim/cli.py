@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "qshape": "mailsim.qshape:main",
     "logsumm": "mailsim.logsumm:main",
     "serve": "mailsim.serve:main",
+    "openssl": "mailsim.openssl_cmd:main",
     "lab": "mailsim.lab.cli:main",
 }
 
