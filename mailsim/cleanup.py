@@ -119,14 +119,20 @@ def rfc2822_date(t: float) -> str:
 
 
 def received_header(*, helo: str | None, name: str, addr: str, myhostname: str, proto: str,
-                    queue_id: str, rcpt: str | None, when: float, mail_name: str = "Postfix") -> str:
+                    queue_id: str, rcpt: str | None, when: float, mail_name: str = "Postfix",
+                    comments: list[str] | tuple[str, ...] = ()) -> str:
     """The Received: header smtpd gives cleanup (``for <rcpt>`` only with one recipient).
+
+    ``comments``: lines after the first (smtpd_tls_received_header's ``(using TLSv1.3 ...)``).
 
     >>> received_header(helo=None, name="localhost", addr="127.0.0.1", myhostname="mx",
     ...     proto="SMTP", queue_id="767711602BE", rcpt=None, when=1795597098.0).split("\\n")
     ['Received: from localhost (localhost [127.0.0.1])', '\\tby mx (Postfix) with SMTP id 767711602BE;', '\\tWed, 25 Nov 2026 08:58:18 +0000 (UTC)']
     """
-    h = f"Received: from {helo or name} ({name} [{addr}])\n\tby {myhostname} ({mail_name}) with {proto} id {queue_id}"
+    h = f"Received: from {helo or name} ({name} [{addr}])"
+    for line in comments:
+        h += "\n" + line
+    h += f"\n\tby {myhostname} ({mail_name}) with {proto} id {queue_id}"
     if rcpt is not None:
         h += f"\n\tfor <{rcpt}>; {rfc2822_date(when)}"
     else:
@@ -550,10 +556,12 @@ def cleanup_smtpd(host, session, tx, content: bytes) -> bool | str:
     """
     now = host.clock.now()
     proto = "UTF8SMTP" if tx.params.get("SMTPUTF8") else session.protocol   # Received: "with"
+    proto += session.tls_with_suffix()                                      # ESMTPS (RFC 3848)
     rcpt = tx.recipients[0].orig if len(tx.recipients) == 1 else None
     rec = received_header(helo=session.helo_name, name=session.client_name, addr=session.client_addr,
                           myhostname=host.conf["myhostname"], proto=proto, queue_id=tx.queue_id,
-                          rcpt=rcpt, when=now, mail_name=host.conf.get("mail_name") or "Postfix")
+                          rcpt=rcpt, when=now, mail_name=host.conf.get("mail_name") or "Postfix",
+                          comments=session.tls_received_lines())
     if session.tx_discard:
         tx.file.abort()
         return True

@@ -10,7 +10,7 @@ Postfix's. (``postfix check`` stays silent about them, as Postfix's is when all 
 Engineers who make mailsim read another parameter add it here (a test
 checks that every name is a real Postfix parameter).
 
->>> "mydestination" in SIMULATED, "smtp_tls_security_level" in SIMULATED
+>>> "mydestination" in SIMULATED, "smtp_sasl_auth_enable" in SIMULATED
 (True, False)
 """
 from __future__ import annotations
@@ -83,6 +83,13 @@ _SMTP = {  # smtp(8): mailsim/smtp/
     "smtp_randomize_addresses", "smtp_address_preference", "smtp_balance_inet_protocols",
     "ignore_mx_lookup_error", "smtp_defer_if_no_mx_address_found",
     "smtp_cname_overrides_servername",
+    # STARTTLS in the client: mailsim/smtp/proto.py, mailsim/tls/client.py
+    "smtp_tls_security_level", "smtp_use_tls", "smtp_enforce_tls", "smtp_tls_enforce_peername",
+    "smtp_tls_policy_maps", "smtp_tls_loglevel", "smtp_tls_note_starttls_offer",
+    "smtp_starttls_timeout", "smtp_tls_CAfile", "smtp_tls_CApath", "smtp_tls_verify_cert_match",
+    "smtp_tls_secure_cert_match", "smtp_tls_fingerprint_cert_match", "smtp_tls_fingerprint_digest",
+    "smtp_tls_protocols", "smtp_tls_mandatory_protocols", "smtp_tls_servername",
+    "smtp_tls_cert_file", "smtp_tls_key_file",
 }
 _SYSTEM = {
     "compatibility_level", "maillog_file", "syslog_name", "queue_directory",
@@ -106,6 +113,19 @@ _QUEUE = {  # qmgr(8), bounce(8), the delivery log: mailsim/qmgr.py, bounce_noti
     "stale_lock_time", "bounce_size_limit",
 }
 
+_TLS = {  # smtpd's STARTTLS: mailsim/tls/context.py, mailsim/smtpd/session.py
+    "smtpd_tls_security_level", "smtpd_use_tls", "smtpd_enforce_tls", "smtpd_tls_loglevel",
+    "smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_dcert_file", "smtpd_tls_dkey_file",
+    "smtpd_tls_eccert_file", "smtpd_tls_eckey_file", "smtpd_tls_chain_files",
+    "smtpd_tls_CAfile", "smtpd_tls_CApath", "tls_append_default_CA",
+    "smtpd_tls_protocols", "smtpd_tls_mandatory_protocols",
+    "smtpd_tls_ciphers", "smtpd_tls_mandatory_ciphers", "smtpd_tls_exclude_ciphers",
+    "smtpd_tls_mandatory_exclude_ciphers", "tls_high_cipherlist", "tls_medium_cipherlist",
+    "tls_low_cipherlist", "tls_export_cipherlist", "tls_null_cipherlist", "tls_preempt_cipherlist",
+    "smtpd_tls_received_header", "smtpd_tls_session_cache_timeout", "tls_session_ticket_cipher",
+    "mail_owner",
+}
+
 _SENDMAIL = {  # sendmail(1), postdrop(1), pickup(8): mailsim/sendmail/, postdrop.py, pickup.py
     "authorized_submit_users", "authorized_mailq_users", "authorized_flush_users",
     "sendmail_fix_line_endings", "default_verp_delimiters", "verp_delimiter_filter",
@@ -113,7 +133,7 @@ _SENDMAIL = {  # sendmail(1), postdrop(1), pickup(8): mailsim/sendmail/, postdro
 
 #: names of the parameters mailsim actually simulates
 SIMULATED: frozenset[str] = frozenset(_ADDRESSING | _TABLES | _SMTPD | _CLEANUP | _QUEUE | _LOCAL
-                                      | _VIRTUAL | _SMTP | _SENDMAIL | _SYSTEM)
+                                      | _VIRTUAL | _SMTP | _SENDMAIL | _SYSTEM | _TLS)
 
 
 def is_simulated(name: str) -> bool:

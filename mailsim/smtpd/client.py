@@ -16,10 +16,86 @@ Examples
 '250 2.1.0 Ok'
 >>> s.send("RCPT TO:<nosuch@example.com>")
 '550 5.1.1 <nosuch@example.com>: Recipient address rejected: User unknown in local recipient table'
+
+STARTTLS is a real TLS handshake with the engine (Python's ssl on both sides,
+over memory BIOs: the bytes between them are TLS records, exactly what a
+socket would carry): :meth:`Session.starttls` sends STARTTLS and, on 220,
+shakes hands; every later :meth:`Session.send` is encrypted.
+:class:`EngineTLS` is that client side on its own, for any engine.
 """
 from __future__ import annotations
 
-__all__ = ["Session"]
+import ssl
+
+__all__ = ["Session", "EngineTLS", "client_context"]
+
+
+def client_context(*, minimum: ssl.TLSVersion | None = None,
+                   maximum: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+    """A client context like an opportunistic SMTP client's: no certificate check."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if minimum is not None:
+        ctx.minimum_version = minimum
+    if maximum is not None:
+        ctx.maximum_version = maximum
+    return ctx
+
+
+class EngineTLS:
+    """The client side of TLS with a sans-IO smtpd engine (:class:`~mailsim.smtpd.session.SMTPDSession`).
+
+    Create it after the engine's ``220 2.0.0 Ready to start TLS``; :meth:`handshake`
+    runs the handshake (``ssl.SSLError`` if it fails), :meth:`exchange` sends
+    plaintext and returns the decrypted answer.
+    """
+
+    def __init__(self, engine, context: ssl.SSLContext | None = None,
+                 server_hostname: str | None = None) -> None:
+        self.engine = engine
+        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = (context or client_context()).wrap_bio(self._in, self._out,
+                                                          server_hostname=server_hostname)
+
+    def _pump(self) -> None:
+        data = self._out.read()
+        if data and not self.engine.closed:
+            self._in.write(self.engine.receive(data))
+
+    def handshake(self) -> None:
+        for _ in range(20):
+            try:
+                self.obj.do_handshake()
+                self._pump()           # our Finished (the engine logs the summary now)
+                return
+            except ssl.SSLWantReadError:
+                if self.engine.closed and not self._out.pending:
+                    raise ssl.SSLEOFError("the server closed the connection during the handshake")
+                self._pump()
+        raise ssl.SSLError("TLS handshake did not complete")  # pragma: no cover
+
+    def version(self) -> str | None:
+        return self.obj.version()
+
+    def cipher(self):
+        return self.obj.cipher()
+
+    def exchange(self, data: bytes) -> bytes:
+        """Encrypt ``data`` for the engine; return its decrypted reply bytes."""
+        if data:
+            self.obj.write(data)
+        self._pump()
+        out = []
+        while True:
+            try:
+                chunk = self.obj.read(65536)
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                break
+            if not chunk:
+                break
+            out.append(chunk)
+        return b"".join(out)
 
 
 class Session:
@@ -30,6 +106,7 @@ class Session:
         self.engine = host.smtpd(client_addr)
         self.transcript: list[tuple[str, str]] = []
         self.banner = ""
+        self.tls: EngineTLS | None = None
         if greet:
             self.banner = self._record(self.engine.greeting())
 
@@ -44,7 +121,25 @@ class Session:
         return self.engine.greeting()
 
     def receive(self, data: bytes) -> bytes:
-        return self.engine.receive(data)
+        """Raw bytes to the engine (through TLS once :meth:`starttls` succeeded)."""
+        return self.tls.exchange(data) if self.tls is not None else self.engine.receive(data)
+
+    def starttls(self, context: ssl.SSLContext | None = None) -> str:
+        """Send STARTTLS; on ``220`` do the TLS handshake. Returns the STARTTLS reply.
+
+        >>> import tempfile
+        >>> from mailsim import init_host
+        >>> h = init_host(tempfile.mkdtemp() + "/mx", users=["peter"])
+        >>> h.session().starttls()
+        '502 5.5.1 Error: command not implemented'
+        """
+        reply = self.send("STARTTLS")
+        if reply.startswith("220") and not self.engine.closed:
+            tls = EngineTLS(self.engine, context)
+            tls.handshake()
+            self.tls = tls
+            self.transcript.append(("TLS", f"{tls.version()} {tls.cipher()[0]}"))
+        return reply
 
     def send(self, line: str | bytes) -> str:
         """Send one command line (or raw bytes) and return the server's reply text."""
@@ -52,7 +147,7 @@ class Session:
         if isinstance(line, str) and not line.endswith("\n"):
             data += b"\r\n"
         self.transcript.append(("C", data.decode("utf-8", "surrogateescape").rstrip("\r\n")))
-        text = self._record(self.engine.receive(data))
+        text = self._record(self.receive(data))
         if self.engine.closed:
             self._ended()
         return text

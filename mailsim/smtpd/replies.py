@@ -47,6 +47,11 @@ BDAT_SYNTAX = Reply(501, "5.5.4", "Syntax: BDAT count [LAST]")
 ETRN_SYNTAX = Reply(500, None, "Syntax: ETRN domain")
 CONFIG_ERROR = Reply(451, "4.3.5", "Server configuration error")
 DSN_DISABLED = Reply(501, "5.7.1", "DSN support is disabled")
+TLS_GO = Reply(220, "2.0.0", "Ready to start TLS")
+STARTTLS_SYNTAX = Reply(501, "5.5.4", "Syntax: STARTTLS")
+TLS_ACTIVE = Reply(554, "5.5.1", "Error: TLS already active")
+TLS_UNAVAILABLE = Reply(454, "4.7.0", "TLS not available due to local problem")
+STARTTLS_FIRST = Reply(530, "5.7.0", "Must issue a STARTTLS command first")
 
 
 def unsupported_option(opt: str) -> Reply:

@@ -21,9 +21,19 @@ smtpd_recipient_limit, smtpd_recipient_overshoot_limit,
 smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_error_sleep_time,
 smtpd_junk_command_limit, smtpd_forbidden_commands,
 smtpd_forbid_unauth_pipelining, smtpd_forbid_bare_newline, line_length_limit,
-smtputf8_enable, smtpd_tls_security_level, smtpd_delay_reject,
-smtpd_discard_ehlo_keywords, smtpd_reject_footer, fast_flush_domains, and
-the restriction lists (see :mod:`mailsim.smtpd.check`).
+smtputf8_enable, smtpd_delay_reject, smtpd_discard_ehlo_keywords,
+smtpd_reject_footer, fast_flush_domains, the restriction lists (see
+:mod:`mailsim.smtpd.check`), and for STARTTLS smtpd_tls_security_level (or
+smtpd_use_tls, smtpd_enforce_tls), smtpd_tls_received_header and the
+parameters :mod:`mailsim.tls.context` reads.
+
+STARTTLS (RFC 3207) is a real TLS handshake inside the engine: after
+``220 2.0.0 Ready to start TLS`` the engine takes TLS records from
+:meth:`SMTPDSession.receive` and answers with TLS records (Python's ssl over
+memory BIOs), so the same code serves a real socket and an in-process client
+(:meth:`mailsim.smtpd.client.Session.starttls`). Plaintext the client sent
+after the STARTTLS line is discarded, never executed (CVE-2011-0411), and the
+client must say EHLO again.
 
 Examples
 --------
@@ -46,6 +56,7 @@ from dataclasses import dataclass, field
 from ..maps import MapError
 from ..queue import Recipient
 from ..reply import Reply
+from ..tls import context as tlsctx
 from . import replies as R
 from .address import extract_address, split_argument
 from .check import Checker, Decision, Rejected, valid_hostname, valid_literal
@@ -143,6 +154,11 @@ class SMTPDSession:
         self._limit = c.int("line_length_limit")
         self._msg_limit = c.int("message_size_limit")
         self._forbidden = c.list("smtpd_forbidden_commands")
+        self.tls_policy = tlsctx.ServerPolicy(False, False)
+        self.tls_app: tlsctx.ServerTLS | None = None      # smtpd_tls_ctx
+        self._tls: tlsctx.ServerConnection | None = None   # this connection's TLS, once started
+        self.tls_info: tlsctx.TLSInfo | None = None        # what was negotiated
+        self._tls_pending = False
         self.fatal = self._startup_check()
         if self.fatal:
             # smtpd exits before it speaks: master(8) logs it and the client sees the
@@ -152,6 +168,7 @@ class SMTPDSession:
                            f"warning: process /usr/lib/postfix/sbin/smtpd pid {self.pid} exit status 1")
             self.closed = self.greeted = True
             return
+        self._tls_init()
         for w in self._peer_warnings:       # "hostname X does not resolve to address Y"
             self.log.write("smtpd", self.pid, f"warning: {w}")
         self.log.write("smtpd", self.pid, f"connect from {self.client_namaddr}")
@@ -173,9 +190,12 @@ class SMTPDSession:
         return self._wire(Reply(220, None, banner))
 
     def receive(self, data: bytes) -> bytes:
-        """Feed bytes from the client; return the bytes the server answers."""
+        """Feed bytes from the client; return the bytes the server answers (TLS records
+        once STARTTLS has succeeded)."""
         if self.closed:
             return b""
+        if self._tls is not None:
+            return self._tls_receive(data)
         out: list[bytes] = []
         if not self.greeted:
             self._buf += data
@@ -184,7 +204,15 @@ class SMTPDSession:
                 self._flag_pipelining()
             out.append(self.greeting())
         self._buf += data
-        while not self.closed:
+        out.append(self._run())
+        if self._tls_pending and not self.closed:
+            out.append(self._tls_start())
+        return b"".join(out)
+
+    def _run(self) -> bytes:
+        """The command loop over what is buffered (plaintext, or what TLS decrypted)."""
+        out: list[bytes] = []
+        while not self.closed and not self._tls_pending:
             if self._mode == "command":
                 nl = self._buf.find(b"\n")
                 if nl < 0:
@@ -212,10 +240,79 @@ class SMTPDSession:
                 out.append(self._bdat_end())
         return b"".join(out)
 
+    # -- STARTTLS: the TLS layer under the command loop ------------------------------------------
+    def _tls_init(self) -> None:
+        """smtpd's pre-jail TLS setup: the level's warnings, then tls_server_init() (its
+        warnings once per process). ``sendmail -bs`` runs without the privileges to
+        read the keys: STARTTLS is offered but answers 454, as in Postfix."""
+        pol = self.tls_policy
+        for w in pol.warnings:
+            self.log_warning(w)
+        if not pol.use or (self.stand_alone and getattr(self, "user", "") not in
+                           ("root", self.conf.get("mail_owner") or "postfix")):
+            return
+        self.tls_app = tlsctx.server_init(self.host, pol.enforce, self.pid, self._tls_log)
+
+    def _tls_log(self, line: str) -> None:
+        self.log.write("smtpd", self.pid, line)
+
+    def _tls_start(self) -> bytes:
+        """After "220 Ready to start TLS": drop pending plaintext, begin the handshake."""
+        self._tls_pending = False
+        self._buf = b""                     # vstream_fpurge(): no plaintext injection
+        try:
+            self._tls = tlsctx.ServerConnection(self.tls_app, self.client_namaddr, self._tls_log)
+        except tlsctx.HandshakeFailed:
+            self._tls_failed()
+        return b""
+
+    def _tls_failed(self) -> None:
+        """smtpd_start_tls(): no TLS context means the conversation is over."""
+        self.counts["STARTTLS"][0] -= 1     # starttls_cmd() never returned
+        self.log.write("smtpd", self.pid, f"lost connection after {self.where} from {self.client_namaddr}")
+        self._reset_tx()
+        self._close()
+
+    def _tls_receive(self, data: bytes) -> bytes:
+        conn = self._tls
+        if not conn.established:
+            try:
+                if not conn.handshake(data):
+                    return conn.output()
+            except tlsctx.HandshakeFailed:
+                out = conn.output()
+                self._tls_failed()
+                return out
+            self.tls_info = conn.info
+            data = b""
+        plain, end = conn.decrypt(data)
+        self._buf += plain
+        conn.encrypt(self._run())
+        if end and not self.closed:          # close_notify or a TLS error: the client is gone
+            out = conn.output()
+            self.lost()
+            return out
+        if self.closed:
+            conn.shutdown()
+        return conn.output()
+
+    def tls_received_lines(self) -> list[str]:
+        """The TLS comment of the Received: header (smtpd_tls_received_header = yes)."""
+        if self.tls_info is None or not self.conf.bool("smtpd_tls_received_header"):
+            return []
+        return self.tls_info.received_lines()
+
+    def tls_with_suffix(self) -> str:
+        """RFC 3848: "ESMTPS" for ESMTP over TLS (``with ESMTPS id ...``)."""
+        return "S" if self.tls_info is not None and self.protocol == "ESMTP" else ""
+
     def lost(self) -> None:
         """The client closed the connection (or it broke) without QUIT."""
         if self.closed:
             return
+        if self._tls is not None and not self._tls.established:
+            self._tls.eof_in_handshake()
+            self.counts["STARTTLS"][0] -= 1
         where = self.where
         if self._mode == "data":
             where = f"DATA ({self._act_size} bytes)"
@@ -233,8 +330,15 @@ class SMTPDSession:
             for name in ("mynetworks", "smtpd_relay_restrictions", "smtpd_recipient_restrictions",
                          "message_size_limit", "line_length_limit"):
                 self.conf.list(name)
+            for name in ("smtpd_use_tls", "smtpd_enforce_tls", "smtpd_tls_received_header",
+                         "tls_preempt_cipherlist", "tls_append_default_CA"):
+                self.conf.bool(name)
+            self.conf.time("smtpd_tls_session_cache_timeout")
+            self.tls_policy = tlsctx.server_policy(self.conf)
         except (ConfigError, ValueError) as e:
             return str(e)
+        if self.tls_policy.fatal:
+            return self.tls_policy.fatal
         working = {"reject_unauth_destination", "defer_unauth_destination", "reject", "defer",
                    "defer_if_permit", "check_relay_domains"}
         lists = self.conf.list("smtpd_relay_restrictions") + self.conf.list("smtpd_recipient_restrictions")
@@ -420,9 +524,9 @@ class SMTPDSession:
         if name == "unknown":
             self.error_count += 1
             return R.UNKNOWN
-        if (c.get("smtpd_tls_security_level") or "") == "encrypt" and verb not in _PRE_TLS:
+        if self.tls_policy.enforce and self.tls_info is None and verb not in _PRE_TLS:
             self.error_count += 1
-            return Reply(530, "5.7.0", "Must issue a STARTTLS command first")
+            return R.STARTTLS_FIRST
         self.where = verb
         if (self.protocol != "ESMTP" or verb in _LAST) and not self.ill_pipelining and self._buf:
             self._flag_pipelining()
@@ -486,7 +590,7 @@ class SMTPDSession:
         if not c.bool("disable_vrfy_command"):
             kw.append("VRFY")
         kw.append("ETRN")
-        if (c.get("smtpd_tls_security_level") or "") in ("may", "encrypt") and self.tls_available():
+        if self.tls_available():
             kw.append("STARTTLS")
         kw += ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN"]
         if c.bool("smtputf8_enable"):
@@ -495,7 +599,9 @@ class SMTPDSession:
         return [k for k in kw if k.split()[0] not in self._discard]
 
     def tls_available(self) -> bool:
-        return False   # STARTTLS comes with the TLS issue
+        """EHLO offers STARTTLS when TLS is turned on and not active yet (even when the
+        keys could not be loaded: then STARTTLS answers 454)."""
+        return self.tls_policy.use and self._tls is None
 
     # -- MAIL ------------------------------------------------------------------------------------------
     def _split_from_to(self, args: list[str], line: str, keyword: str) -> tuple[str | None, str] | None:
@@ -920,7 +1026,20 @@ class SMTPDSession:
         return Reply(458, None, "Unable to queue messages"), False
 
     def cmd_starttls(self, args, line) -> tuple[Reply, bool]:
-        return R.NOT_IMPLEMENTED, False
+        """starttls_cmd(): the checks in Postfix's order; on 220 the input is reset
+        (helo_reset, mail_reset, rcpt_reset) and the handshake begins."""
+        if args:
+            return R.STARTTLS_SYNTAX, False
+        if self._tls is not None:
+            return R.TLS_ACTIVE, False
+        if not self.tls_policy.use or "STARTTLS" in self._discard:
+            return R.NOT_IMPLEMENTED, False
+        if self.tls_app is None:
+            return R.TLS_UNAVAILABLE, False
+        self._tls_pending = True
+        self.helo_name = None
+        self._reset_tx()
+        return R.TLS_GO, True
 
     def cmd_auth(self, args, line) -> tuple[Reply, bool]:
         return R.AUTH_NOT_ENABLED, False
