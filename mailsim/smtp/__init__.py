@@ -43,6 +43,45 @@ Parameters read (Postfix 3.7 defaults)
   instead of bouncing, with ``warning: relayhost configuration problem``
 * ``soft_bounce`` (no), ``disable_mime_output_conversion`` (no), ``delay_logging_resolution_limit`` (2)
 * ``smtp_destination_recipient_limit`` (50) is applied by qmgr, not here.
+* TLS (:mod:`mailsim.tls.client`): ``smtp_tls_security_level`` (empty: from
+  ``smtp_use_tls``/``smtp_enforce_tls``/``smtp_tls_enforce_peername``, i.e. none),
+  ``smtp_tls_policy_maps``, ``smtp_tls_loglevel`` (0), ``smtp_tls_note_starttls_offer``
+  (no), ``smtp_starttls_timeout`` (300s), ``smtp_tls_CAfile``, ``smtp_tls_CApath``,
+  ``smtp_tls_verify_cert_match`` (hostname), ``smtp_tls_secure_cert_match`` (nexthop,
+  dot-nexthop), ``smtp_tls_fingerprint_cert_match``, ``smtp_tls_fingerprint_digest``
+  (sha256), ``smtp_tls_protocols``, ``smtp_tls_mandatory_protocols``,
+  ``smtp_tls_servername``, ``smtp_tls_cert_file``/``smtp_tls_key_file``, and
+  ``minimal_backoff_time`` (when a failed opportunistic handshake may be retried in
+  plaintext).
+
+STARTTLS
+--------
+With ``may`` and above, smtp(8) sends STARTTLS when the server offers it and
+shakes hands for real (Python's ssl: a socket, or memory BIOs into a simulated
+host's engine); then EHLO again. What Postfix 3.7.11 does, recorded in
+``tests/golden/smtp-tls/`` (``tools/record_smtp_tls.py``):
+
+* ``may``: no STARTTLS offered, or STARTTLS refused (``454``): plaintext. A failed
+  handshake defers the mail (``4.7.5 Cannot start TLS: handshake failure``);
+  only when the message has waited ``minimal_backoff_time`` before this attempt
+  does smtp(8) try the same server again in plaintext (``QID: Cannot start TLS:
+  handshake failure``, then the plaintext delivery) -- likewise when the TLS
+  session breaks later (``lost connection ...``).
+* ``encrypt``: ``4.7.4 TLS is required, but was not offered by host NAME[ADDR]``;
+  ``TLS is required, but host NAME[ADDR] refused to start TLS: REPLY``; a failed
+  handshake defers (never plaintext).
+* ``verify``/``secure``/``fingerprint``: the certificate must be trusted
+  (``smtp_tls_CAfile``) and match (``hostname``; ``nexthop, dot-nexthop``; literal
+  names; fingerprints), else ``certificate verification failed for ...`` and
+  ``4.7.5 Server certificate not verified`` (QUIT is still sent, over TLS).
+* ``dane``/``dane-only``: mailsim's DNS has no DNSSEC, so Postfix's own fallback
+  applies: ``warning: DEST: dane configured with dnssec lookups disabled`` and
+  ``may``; ``dane-only`` is a configuration problem (``warning: TLS policy lookup
+  for DEST/HOST: client TLS configuration problem``, the mail deferred 4.7.5,
+  ``relay=none``).
+* ``smtp_tls_loglevel = 1``: ``Anonymous|Untrusted|Trusted|Verified TLS connection
+  established to NAME[ADDR]:PORT: TLSv1.3 with cipher ... key-exchange X25519
+  server-signature RSA-PSS (2048 bits) server-digest SHA256``.
 
 Next hops are found as Postfix finds them: through the lab's virtual DNS
 (:mod:`mailsim.dns`, MX then A records, null MX, loops) when the host has
@@ -51,7 +90,10 @@ one (``host.dns``), else through the host's ``etc/hosts``
 
 Not simulated
 -------------
-TLS (STARTTLS is never sent), SASL, XFORWARD,
+TLS session caching and connection reuse (``smtp_tls_session_cache_database``,
+``smtp_tls_connection_reuse``, tlsproxy), ``smtp_tls_wrappermode``, cipher
+settings (``smtp_tls_ciphers`` ...: OpenSSL's defaults apply), DANE with real
+TLSA records, SASL, XFORWARD,
 connection caching (``conn_use=``), fall-back relays, ``smtp_generic_maps``
 and header/body checks, ``smtp_discard_ehlo_keywords``, PIX workarounds,
 postmaster notices of protocol errors, and the 8-bit to 7-bit MIME

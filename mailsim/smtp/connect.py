@@ -18,6 +18,15 @@ Replies are read like Postfix's smtp_chat_resp(): lines up to a final
 ``ddd `` line; unprintable bytes become ``?``; lines that are no reply line
 are kept in the text and reading goes on.
 
+STARTTLS: :meth:`Channel.starttls` turns a channel into TLS with an
+:class:`ssl.SSLContext` and returns the TLS object (an :class:`ssl.SSLSocket`
+or :class:`ssl.SSLObject`) once the handshake is done; a failed handshake
+raises :class:`ssl.SSLError` (or :class:`ChannelError`). A socket channel
+wraps its socket; a channel into a simulated host's engine runs the TLS
+records through :class:`ssl.MemoryBIO` pairs, so the engine sees (and must
+answer) real TLS records after its ``220`` to STARTTLS -- what a server-side
+TLS engine does with its own MemoryBIO pair.
+
 Examples
 --------
 >>> ch = _ScriptChannel(b"220 mx.example ESMTP\\r\\n250-mx.example\\r\\n250 8BITMIME\\r\\n")
@@ -34,6 +43,7 @@ import errno
 import ipaddress
 import os
 import socket
+import ssl
 from typing import Protocol
 
 __all__ = ["Channel", "Connector", "SocketConnector", "HostConnector", "ConnectFailure",
@@ -76,6 +86,8 @@ class Channel(Protocol):
 
     def read_reply(self) -> tuple[int, list[str]]: ...
 
+    def starttls(self, context: ssl.SSLContext, server_hostname: str | None = None): ...
+
     def close(self) -> None: ...
 
 
@@ -105,6 +117,7 @@ class _BufferedChannel:
         self._out = bytearray()
         self._in = bytearray()
         self.timeout: float | None = None
+        self.tls = None              # the ssl.SSLSocket / ssl.SSLObject after STARTTLS
 
     # -- what subclasses provide ---------------------------------------------------------
     def _write(self, data: bytes) -> None:  # pragma: no cover - interface
@@ -127,6 +140,10 @@ class _BufferedChannel:
         if self._out:
             data, self._out = bytes(self._out), bytearray()
             self._write(data)
+
+    def starttls(self, context: ssl.SSLContext, server_hostname: str | None = None):
+        """Turn the channel into TLS (after the server's 220 to STARTTLS)."""
+        raise ChannelLost("this channel cannot start TLS")
 
     def _line(self) -> bytes:
         while True:
@@ -195,6 +212,19 @@ class _SocketChannel(_BufferedChannel):
         except OSError:
             return b""
 
+    def starttls(self, context: ssl.SSLContext, server_hostname: str | None = None):
+        self.flush()
+        self._in.clear()                 # what came before the handshake is not trusted
+        self.sock.settimeout(self.timeout)
+        self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname or None,
+                                        do_handshake_on_connect=False)
+        try:
+            self.sock.do_handshake()
+        except socket.timeout:
+            raise ChannelTimeout("TLS handshake timeout") from None
+        self.tls = self.sock
+        return self.sock
+
     def close(self) -> None:
         try:
             self.flush()
@@ -251,19 +281,69 @@ class _EngineChannel(_BufferedChannel):
         super().__init__()
         self.engine = engine
         self._server = bytearray(engine.greeting())
+        self._bio_in: ssl.MemoryBIO | None = None
+        self._bio_out: ssl.MemoryBIO | None = None
 
-    def _write(self, data: bytes) -> None:
+    def _to_engine(self, data: bytes) -> bytes:
+        """Bytes to the engine; what it answers (TLS records after STARTTLS)."""
+        if not data:
+            return b""
         if self.engine.closed:
             raise ChannelLost("server closed the connection")
-        self._server += self.engine.receive(data)
+        return self.engine.receive(data)
+
+    def _write(self, data: bytes) -> None:
+        if self.tls is None:
+            self._server += self._to_engine(data)
+            return
+        self.tls.write(data)
+        self._bio_in.write(self._to_engine(self._bio_out.read()))
 
     def _read(self) -> bytes:
+        if self.tls is not None:
+            try:
+                return self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                if self.engine.closed:
+                    return b""
+                raise ChannelTimeout("the server is waiting for more input") from None
+            except ssl.SSLError:         # close_notify, a bad record: the connection is over
+                return b""
         data, self._server = bytes(self._server), bytearray()
         if data:
             return data
         if self.engine.closed:
             return b""
         raise ChannelTimeout("the server is waiting for more input")
+
+    def starttls(self, context: ssl.SSLContext, server_hostname: str | None = None):
+        self.flush()
+        self._in.clear()
+        self._server.clear()
+        self._bio_in, self._bio_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = context.wrap_bio(self._bio_in, self._bio_out,
+                               server_hostname=server_hostname or None)
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                out = self._bio_out.read()
+                if self.engine.closed:
+                    self._bio_in.write_eof()     # the server hung up: SSL_connect sees EOF
+                    continue
+                reply = self.engine.receive(out) if out else b""
+                if reply:
+                    self._bio_in.write(reply)
+                elif self.engine.closed:
+                    self._bio_in.write_eof()
+                elif not out:
+                    raise ChannelTimeout("the server is waiting in the TLS handshake") from None
+        out = self._bio_out.read()           # the client's last flight (TLS 1.3: Finished)
+        if out and not self.engine.closed:
+            self._bio_in.write(self.engine.receive(out))
+        self.tls = obj
+        return obj
 
     def close(self) -> None:
         try:

@@ -12,6 +12,20 @@ The same peer recorded real Postfix 3.7.11's client
 (``tools/record_smtp_client.py``), so mailsim's client is compared with
 Postfix's byte for byte (``tests/test_smtp.py``).
 
+STARTTLS: a script whose EHLO reply lists ``STARTTLS`` answers that
+command with :attr:`Script.starttls` (``220 2.0.0 Ready to start TLS``);
+then, with a server-side :class:`ssl.SSLContext` given as ``tls=``, the
+connection turns into TLS (``after_starttls = "handshake"``), or the peer
+breaks the handshake on purpose: ``"garbage"`` (it writes plain text where
+the TLS server hello belongs, and hangs up) or ``"close"`` (it hangs up).
+The transcript gets one step ``{"client": "", "server": "", "tls": ...}``
+with the outcome (``TLSv1.3 TLS_AES_256_GCM_SHA384``, ``failed: REASON``,
+``garbage``, ``close``); the steps after it show the decrypted dialogue.
+(``tools/record_smtp_tls.py``, ``tests/golden/smtp-tls/``.)
+:class:`ScriptedEngine` is the same peer without a socket: an smtpd-like
+engine (``greeting()``, ``receive(bytes) -> bytes``) for in-memory
+channels, its TLS on :class:`ssl.MemoryBIO`.
+
 Standard library only (the recorder runs it under the system's python3).
 
 Examples
@@ -38,11 +52,15 @@ Examples
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["Script", "ScriptedServer", "DEFAULT_EHLO"]
+__all__ = ["Script", "ScriptedServer", "ScriptedEngine", "DEFAULT_EHLO", "GARBAGE"]
+
+#: what a peer with ``after_starttls = "garbage"`` writes instead of a TLS server hello
+GARBAGE = b"220 this is not TLS\r\n"
 
 #: what the peer offers after EHLO unless a script says otherwise
 DEFAULT_EHLO = ("peer.example", "PIPELINING", "SIZE 10240000", "ENHANCEDSTATUSCODES",
@@ -60,7 +78,9 @@ class Script:
     lower-case address to its reply; other recipients get ``rcpt_default``.
     ``close_after`` names a command (``"MAIL"``, ``"DATA"``, ``"."``) after
     which the server hangs up without replying; ``"GREETING"`` hangs up
-    right after the greeting.
+    right after the greeting. ``starttls`` is the reply to STARTTLS;
+    after a 2xx, ``after_starttls`` says what happens: ``"handshake"``
+    (TLS, with the server's ``tls`` context), ``"garbage"`` or ``"close"``.
     """
     greeting: str | None = "220 peer.example ESMTP"
     ehlo: tuple[str, ...] | list[str] | str = DEFAULT_EHLO
@@ -74,6 +94,8 @@ class Script:
     quit: str = "221 2.0.0 Bye"
     other: str = "502 5.5.2 Error: command not recognized"
     close_after: str | None = None
+    starttls: str = "220 2.0.0 Ready to start TLS"
+    after_starttls: str = "handshake"
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items()}
@@ -101,6 +123,7 @@ class _Conversation:
         self.script = script
         self.in_data = False
         self.closing = False
+        self.start_tls = False           # STARTTLS was accepted: switch after the reply
 
     def ehlo_reply(self) -> str:
         e = self.script.ehlo
@@ -136,6 +159,10 @@ class _Conversation:
             return s.quit
         if verb == "NOOP":
             return "250 2.0.0 Ok"
+        if verb == "STARTTLS":
+            if s.starttls.startswith("2"):
+                self.start_tls = True
+            return s.starttls
         return s.other
 
     def feed(self, buf: bytearray) -> list[str | None]:
@@ -167,7 +194,15 @@ class _Conversation:
             out.append(r)
             if r is None:
                 break
+            if self.start_tls:           # what was pipelined after STARTTLS is dropped
+                buf.clear()
+                break
         return out
+
+
+def _outcome(tls) -> str:
+    """``TLSv1.3 TLS_AES_256_GCM_SHA384``: the protocol and cipher a handshake agreed on."""
+    return f"{tls.version()} {tls.cipher()[0]}"
 
 
 class ScriptedServer:
@@ -177,10 +212,11 @@ class ScriptedServer:
     """
 
     def __init__(self, script: Script | None = None, host: str = "127.0.0.1", port: int = 0,
-                 *, read_timeout: float = 30.0) -> None:
+                 *, read_timeout: float = 30.0, tls: ssl.SSLContext | None = None) -> None:
         self.script = script or Script()
         self.sessions: list[list[dict]] = []
         self.read_timeout = read_timeout
+        self.tls = tls
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
@@ -245,7 +281,7 @@ class ScriptedServer:
             while True:
                 try:
                     chunk = conn.recv(65536)
-                except (socket.timeout, OSError):
+                except (socket.timeout, OSError):   # ssl.SSLError is an OSError
                     chunk = b""
                 if not chunk:
                     if pending or not steps[-1].get("closed"):
@@ -271,10 +307,159 @@ class ScriptedServer:
                 if conv.closing:           # QUIT answered, or told to hang up
                     step["closed"] = "server"
                     return
+                if conv.start_tls:
+                    conv.start_tls = False
+                    conn, outcome = self._start_tls(conn)
+                    steps.append({"client": "", "server": "", "tls": outcome})
+                    if conn is None:
+                        steps[-1]["closed"] = "server"
+                        return
+                    buf = bytearray()
         finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
+            if conn is not None:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
             with self._lock:
                 self._active -= 1
+
+    def _start_tls(self, conn: socket.socket) -> tuple[socket.socket | None, str]:
+        """Turn the connection into TLS as the script says; (the new socket or None, outcome)."""
+        how = self.script.after_starttls
+        if how == "handshake" and self.tls is None:
+            how = "close"                  # no certificate to offer: nothing to shake hands with
+        if how == "garbage":
+            try:
+                conn.settimeout(5.0)
+                conn.recv(65536)             # the client hello
+                conn.sendall(GARBAGE)
+                # wait for the client to give up (its alert, then EOF): hanging up at
+                # once could reset the connection before the client reads the garbage
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
+        if how != "handshake":
+            conn.close()
+            return None, how
+        try:
+            tconn = self.tls.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            conn.close()
+            return None, f"failed: {getattr(e, 'reason', None) or e}"
+        return tconn, _outcome(tconn)
+
+
+class ScriptedEngine:
+    """The scripted peer as an in-memory engine (the interface of mailsim's smtpd
+    session that :class:`~mailsim.smtp.connect.HostConnector` channels talk to):
+    ``greeting()``, ``receive(bytes) -> bytes``, ``closed``, ``lost()``. After
+    STARTTLS the bytes in and out are TLS records (:class:`ssl.MemoryBIO`).
+    ``steps`` is the transcript, as one session of :class:`ScriptedServer`.
+
+    >>> e = ScriptedEngine(Script(greeting="220 peer.example ESMTP"))
+    >>> e.greeting()
+    b'220 peer.example ESMTP\\r\\n'
+    >>> e.receive(b"HELO me\\r\\n"), e.receive(b"QUIT\\r\\n"), e.closed
+    (b'250 peer.example\\r\\n', b'221 2.0.0 Bye\\r\\n', True)
+    """
+
+    def __init__(self, script: Script | None = None, tls: ssl.SSLContext | None = None) -> None:
+        self.script = script or Script()
+        self.tls = tls
+        self.conv = _Conversation(self.script)
+        self.steps: list[dict] = []
+        self.closed = False
+        self._buf = bytearray()
+        self._pending = bytearray()
+        self._tls: ssl.SSLObject | None = None
+        self._in = self._out = None
+        self._handshaking = False
+        self._garbage = False
+
+    def greeting(self) -> bytes:
+        g = self.script.greeting
+        self.steps.append({"client": "", "server": g + "\n" if g is not None else ""})
+        if self.script.close_after == "GREETING":
+            self.steps[-1]["closed"] = "server"
+            self.closed = True
+        return _wire(g) if g is not None else b""
+
+    def lost(self) -> None:
+        if not self.closed:
+            self.steps.append({"client": self._pending.decode("latin-1"), "server": "",
+                               "closed": "client"})
+            self.closed = True
+
+    def receive(self, data: bytes) -> bytes:
+        if self.closed:
+            return b""
+        if self._garbage:
+            self.steps.append({"client": "", "server": "", "tls": "garbage", "closed": "server"})
+            self.closed = True
+            return GARBAGE
+        if self._tls is None:
+            return self._plain(data)
+        self._in.write(data)
+        if self._handshaking:
+            try:
+                self._tls.do_handshake()
+            except ssl.SSLWantReadError:
+                return self._out.read()
+            except ssl.SSLError as e:
+                self.steps.append({"client": "", "server": "",
+                                   "tls": f"failed: {e.reason or e}", "closed": "server"})
+                self.closed = True
+                return self._out.read()
+            self._handshaking = False
+            self.steps.append({"client": "", "server": "", "tls": _outcome(self._tls)})
+        clear = bytearray()
+        while True:
+            try:
+                chunk = self._tls.read(65536)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLError:        # close_notify, or a broken record: the client is gone
+                chunk = b""
+            if not chunk:
+                self.lost()
+                return self._out.read()
+            clear += chunk
+        if clear:
+            reply = self._plain(bytes(clear))
+            if reply:
+                self._tls.write(reply)
+        return self._out.read()
+
+    def _plain(self, data: bytes) -> bytes:
+        self._pending += data
+        self._buf += data
+        replies = self.conv.feed(self._buf)
+        if not replies:
+            return b""
+        said = [r for r in replies if r is not None]
+        step = {"client": self._pending.decode("latin-1"),
+                "server": "".join(r + "\n" for r in said)}
+        self.steps.append(step)
+        self._pending = bytearray()
+        wire = b"".join(_wire(r) for r in said)
+        if self.conv.closing:
+            step["closed"] = "server"
+            self.closed = True
+        elif self.conv.start_tls:
+            self.conv.start_tls = False
+            self._buf = bytearray()
+            how = self.script.after_starttls
+            if how == "handshake" and self.tls is None:
+                how = "close"
+            if how == "handshake":
+                self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+                self._tls = self.tls.wrap_bio(self._in, self._out, server_side=True)
+                self._handshaking = True
+            elif how == "garbage":           # answer the client hello with plain text
+                self._garbage = True
+            else:
+                self.steps.append({"client": "", "server": "", "tls": how, "closed": "server"})
+                self.closed = True
+        return wire

@@ -21,7 +21,11 @@ order of work follows Postfix:
 """
 from __future__ import annotations
 
+import datetime as _dt
+import errno
+import os
 import re
+import ssl
 from dataclasses import dataclass, field
 
 from ..log_adhoc import log_adhoc
@@ -126,6 +130,10 @@ class _Session:
     features: set[str] = field(default_factory=set)
     size_limit: int = 0
     broken: bool = False      # lost or timed out: no QUIT
+    policy: object = None     # the next hop's TLS policy (mailsim.tls.client.TLSPolicy)
+    tls_nexthop: str = ""     # the next-hop domain for nexthop/dot-nexthop matching
+    tls: object = None        # PeerInfo once TLS is on
+    retry_plain: bool = False  # Postfix's RETRY_AS_PLAINTEXT: try this server again without TLS
 
     @property
     def namaddr(self) -> str:
@@ -364,7 +372,178 @@ class _Delivery:
             self.why = _Why("4.4.2", f"conversation with {session.namaddr} timed out while {where}")
         else:
             self.why = _Why("4.4.2", f"lost connection with {session.namaddr} while {where}")
+        # PLAINTEXT_FALLBACK_OK_AFTER_TLS_SESSION_FAILURE: opportunistic TLS broke
+        # after the handshake, and some recipient is still open: try again in plaintext
+        if session.tls is not None and any(m is None for m in self.marks) \
+                and self.plaintext_fallback_ok(session):
+            self.retry_as_plaintext(session)
         self.bulk_fail(session)
+
+    # -- TLS (smtp_proto.c's STARTTLS part, smtp_start_tls(); mailsim.tls.client) ----------------
+    def plaintext_fallback_ok(self, session: _Session) -> bool:
+        """Level ``may``, and the message waited at least minimal_backoff_time before this
+        delivery (Postfix's PREACTIVE_DELAY; SASL is not simulated)."""
+        pol = session.policy
+        delay = int(self.t_active) - int(self.qf.arrival)
+        return pol is not None and pol.level == "may" and \
+            delay >= self.conf.time("minimal_backoff_time")
+
+    def retry_as_plaintext(self, session: _Session) -> None:
+        session.retry_plain = True
+        self.final_server = False
+
+    def tls_log_mask(self) -> set[str]:
+        """smtp_tls_loglevel as tls_log_mask() reads it: a number or names."""
+        text = (self.conf.get("smtp_tls_loglevel") or "0").replace(",", " ").lower().split()
+        mask: set[str] = set()
+        for w in text:
+            if w.isdigit():
+                n = int(w)
+                if n >= 1:
+                    mask.add("summary")
+                if n >= 2:
+                    mask |= {"verbose", "cache", "debug"}
+            else:
+                mask.add({"routine": "summary"}.get(w, w))
+        return mask
+
+    def tls_step(self, session: _Session) -> bool:
+        """After EHLO: send STARTTLS (or not) as the policy says; False if the session failed."""
+        from ..tls.client import level_number
+        pol = session.policy
+        f = session.features
+        level = level_number(pol.level) if pol is not None else 0
+        if "STARTTLS" in f and self.conf.bool("smtp_tls_note_starttls_offer") and level <= 0:
+            self.info(f"Host offered STARTTLS: [{session.address.name}]")
+        if "STARTTLS" in f and level >= 1:
+            ch = session.channel
+            ch.set_timeout(self.conf.time("smtp_starttls_timeout"))
+            try:
+                ch.send(b"STARTTLS\r\n")
+                r = self.reply(session)
+            except ChannelError as e:
+                self.stream_except(session, e, "receiving the STARTTLS response")
+                return False
+            if r.code // 100 == 2:
+                return self.start_tls(session)
+            f.discard("STARTTLS")
+            if pol.required:
+                self.site_fail(session, r, f"TLS is required, but host {session.namaddr} "
+                                           f"refused to start TLS: {r.text}")
+                return False
+        if pol is not None and pol.required and "STARTTLS" not in f:
+            self._fill(session, "4.7.4", "TLS is required, but was not offered by host "
+                                         f"{session.namaddr}", None)
+            self.bulk_fail(session)
+            return False
+        return True
+
+    def start_tls(self, session: _Session) -> bool:
+        """The handshake, the certificate's verdict, and EHLO again (smtp_start_tls())."""
+        from ..tls import client as tc
+        pol = session.policy
+        c = self.conf
+        ctx = tc.client_context(c, pol, resolve=self.host.path)
+        watch = tc.HandshakeWatch()
+        watch.attach(ctx)
+        namaddrport = session.namaddrport
+        try:
+            tls = session.channel.starttls(ctx, pol.servername or None)
+        except (ssl.SSLError, OSError, ChannelError) as e:
+            if isinstance(e, ChannelTimeout):
+                lines = [("info", f"SSL_connect error to {namaddrport}: "
+                                  f"{os.strerror(errno.ETIMEDOUT)}")]
+            elif isinstance(e, ChannelLost):
+                lines = [("info", f"SSL_connect error to {namaddrport}: lost connection")]
+            else:
+                lines = tc.handshake_error_lines(namaddrport, e)
+            for kind, text in lines:
+                (self.warn if kind == "warning" else self.info)(text)
+            session.broken = True              # DONT_USE_FORBIDDEN_SESSION: no QUIT
+            if self.plaintext_fallback_ok(session):
+                self.retry_as_plaintext(session)
+            self._fill(session, "4.7.5", "Cannot start TLS: handshake failure", None)
+            self.bulk_fail(session)
+            return False
+        info = tc.peer_info(tls, ctx, watch)
+        if pol.level == "fingerprint":
+            res = tc.fingerprint_match(info.chain[0] if info.chain else None, pol.match,
+                                       c.get("smtp_tls_fingerprint_digest") or "sha256")
+        else:
+            trust = tc.load_trust(self._tls_file("smtp_tls_CAfile"),
+                                  self._tls_file("smtp_tls_CApath"))
+            names = self.match_names(session) if pol.must_match else None
+            now = _dt.datetime.fromtimestamp(self.host.clock.now(), _dt.timezone.utc)
+            res = tc.verify_chain(info.chain, trust, names, now)
+        mask = self.tls_log_mask()
+        matched = res.trusted and pol.must_match
+        if not matched and (pol.must_match or "untrusted" in mask):
+            line = tc.verify_error_line(namaddrport, res)
+            if line:
+                self.info(line)
+        if "summary" in mask:
+            kind = ("Anonymous" if not info.chain else "Verified" if matched else
+                    "Trusted" if res.trusted else "Untrusted")
+            self.info(tc.summary_line(kind, namaddrport, info))
+        session.tls = info
+        if pol.must_match and not matched:
+            self._fill(session, "4.7.5", "Server certificate not verified", None)
+            self.bulk_fail(session)
+            return False
+        session.features = set()
+        session.size_limit = 0
+        return self.helo(session, None, in_starttls=True)
+
+    def _tls_file(self, param: str):
+        value = (self.conf.get(param) or "").strip()
+        if not value:
+            return None
+        try:
+            return self.host.path(value)
+        except PermissionError:
+            return None
+
+    def match_names(self, session: _Session) -> list[tuple[str, bool]]:
+        """The names the certificate must match (add_namechecks())."""
+        out = []
+        for m in session.policy.match:
+            low = m.lower()
+            if low == "hostname":
+                out.append((session.address.name, False))
+            elif low == "nexthop":
+                out.append((session.tls_nexthop, False))
+            elif low == "dot-nexthop":
+                out.append((session.tls_nexthop, True))
+            elif m.startswith("."):
+                if len(m) > 1:
+                    out.append((m[1:], True))
+            else:
+                out.append((m, False))
+        return out
+
+    def tls_policy(self, site: str, hop: NextHop, addr: ServerAddress):
+        """The TLS policy for this next hop and server. Postfix makes it once per smtp(8)
+        process (cached by next hop, host name and port), so its warnings appear once
+        per process; mailsim makes it afresh each time (a changed main.cf or table counts
+        at once) and logs the warnings once per process."""
+        from ..tls.client import tls_policy
+        specs = self.conf.list("smtp_tls_policy_maps")
+        lookup = None
+        if specs:
+            def lookup(k: str) -> str | None:
+                for spec in specs:
+                    v = self.host.open_map(spec).lookup(k)
+                    if v is not None:
+                        return v
+                return None
+        pol = tls_policy(self.conf, site, lookup=lookup)
+        said = self.host.__dict__.setdefault("_smtp_tls_policy_notes", set())
+        key = (self.c.daemon, self.pid, site, addr.name, hop.port, tuple(pol.notes))
+        if key not in said:
+            said.add(key)
+            for note in pol.notes:
+                self.info(note)
+        return pol
 
     # -- next hops and servers (smtp_connect.c) ------------------------------------------------------
     def left(self) -> int:
@@ -393,10 +572,25 @@ class _Delivery:
                     self.warn(w)
                 if getattr(addrs, "i_am_mx", False):
                     final_nexthop = True
-            for k, addr in enumerate(addrs):
-                if not self.left():
+            k = 0
+            plain = False
+            while k < len(addrs) and self.left():
+                addr = addrs[k]
+                pol = self.tls_policy(site, hop, addr)
+                if pol.level == "invalid" and pol.notes and pol.notes[-1].startswith("fatal:"):
+                    self.why = _Why("4.3.0", "unknown mail transport error")   # smtp(8) died
                     break
-                self.try_server(addr, hop, final_nexthop and k == len(addrs) - 1)
+                if pol.level == "invalid":       # smtp_tls_policy_cache_query() failed
+                    self.why = _Why("4.7.5", "client TLS configuration problem")
+                    self.warn(f"TLS policy lookup for {site}/{addr.name}: {self.why.reason}")
+                    k += 1
+                    continue
+                if plain:                        # retry after a failed opportunistic handshake
+                    from ..tls.client import TLSPolicy
+                    pol = TLSPolicy("none")
+                plain = self.try_server(addr, hop, final_nexthop and k == len(addrs) - 1, pol)
+                if not plain:
+                    k += 1
             if final_nexthop:
                 break
         if self.left():
@@ -412,15 +606,17 @@ class _Delivery:
         self.final_server = True
         self.bulk_fail(None)
 
-    def try_server(self, addr: ServerAddress, hop: NextHop, final: bool) -> None:
+    def try_server(self, addr: ServerAddress, hop: NextHop, final: bool, policy=None) -> bool:
+        """One connection to one server; True: try it again in plaintext
+        (Postfix's RETRY_AS_PLAINTEXT after an opportunistic TLS failure)."""
         try:
             ch = self.c.connector.connect(addr.addr, hop.port,
                                           self.conf.time("smtp_connect_timeout"))
         except ConnectFailure as e:
             self.why = _Why("4.4.1", f"connect to {addr.name}[{addr.addr}]:{hop.port}: {e.text}")
             self.info(self.why.reason)
-            return
-        session = _Session(addr, hop.port, ch)
+            return False
+        session = _Session(addr, hop.port, ch, policy=policy, tls_nexthop=hop.host)
         self.final_server = final
         try:
             if self.helo(session, hop):
@@ -429,6 +625,7 @@ class _Delivery:
                 self.quit(session)
         finally:
             self.cleanup(session)
+        return session.retry_plain
 
     def cleanup(self, session: _Session) -> None:
         session.channel.close()
@@ -441,27 +638,32 @@ class _Delivery:
         code, lines = session.channel.read_reply()
         return ServerReply(code, tuple(lines))
 
-    def helo(self, session: _Session, hop: NextHop) -> bool:
-        """Greeting, EHLO/HELO and the server's extensions; False if the session failed."""
+    def helo(self, session: _Session, hop: NextHop | None, in_starttls: bool = False) -> bool:
+        """Greeting, EHLO/HELO and the server's extensions, then STARTTLS as the TLS
+        policy says (and all of it but the greeting again over TLS: ``in_starttls``);
+        False if the session failed."""
         c = self.conf
         ch = session.channel
         ch.set_timeout(c.time("smtp_helo_timeout"))
-        loop_detect = hop.port == 25
+        loop_detect = session.port == 25
         where = "receiving the initial server greeting"
         try:
-            r = self.reply(session)
-            if r.code // 100 != 2:
-                dsn = r.dsn
-                if r.code // 100 == 5 and c.bool("smtp_skip_5xx_greeting"):
-                    dsn = "4" + dsn[1:]
-                self.site_fail(session, r, f"host {session.namaddr} refused to talk to me: {r.text}",
-                               dsn)
-                return False
-            esmtp = self.greeting_says_esmtp(session, r, loop_detect)
-            if c.bool("smtp_always_send_ehlo"):
+            if in_starttls:                 # no greeting after STARTTLS: EHLO at once
                 esmtp = True
-            if c.bool("smtp_never_send_ehlo"):
-                esmtp = False
+            else:
+                r = self.reply(session)
+                if r.code // 100 != 2:
+                    dsn = r.dsn
+                    if r.code // 100 == 5 and c.bool("smtp_skip_5xx_greeting"):
+                        dsn = "4" + dsn[1:]
+                    self.site_fail(session, r, f"host {session.namaddr} refused to talk to me: "
+                                               f"{r.text}", dsn)
+                    return False
+                esmtp = self.greeting_says_esmtp(session, r, loop_detect)
+                if c.bool("smtp_always_send_ehlo"):
+                    esmtp = True
+                if c.bool("smtp_never_send_ehlo"):
+                    esmtp = False
             if esmtp:
                 where = "performing the EHLO handshake"
                 ch.send(f"EHLO {c['smtp_helo_name']}\r\n".encode())
@@ -480,13 +682,13 @@ class _Delivery:
                     self.site_fail(session, r, f"host {session.namaddr} refused to talk to me: "
                                                f"{r.text}")
                     return False
-                return self.check_smtputf8(session)
+                return self.check_smtputf8(session) and (in_starttls or self.tls_step(session))
         except ChannelError as e:
             self.stream_except(session, e, where)
             return False
         if not self.parse_ehlo(session, r, loop_detect):
             return False
-        return self.check_smtputf8(session)
+        return self.check_smtputf8(session) and (in_starttls or self.tls_step(session))
 
     def greeting_says_esmtp(self, session: _Session, r: ServerReply, loop_detect: bool) -> bool:
         """Does the greeting say ESMTP? (And warn when it names this host.)"""
@@ -519,7 +721,7 @@ class _Delivery:
                     self.site_fail(session, None, f"mail for {self.nexthop} loops back to myself",
                                    "5.4.6")
                     return False
-            elif word in ("8BITMIME", "PIPELINING", "DSN", "SMTPUTF8"):
+            elif word in ("8BITMIME", "PIPELINING", "DSN", "SMTPUTF8", "STARTTLS"):
                 session.features.add(word)
             elif word == "SIZE":
                 session.features.add(word)
