@@ -177,9 +177,9 @@ def test_defaults_match_recorded_postconf_d(tmp_path):
 # -- mailsim's additions ----------------------------------------------------------------------
 def test_not_simulated_note(tmp_path):
     root = make_root(tmp_path, "myhostname = mail.example.com\n")
-    rc, out, err = run(root, ["myhostname", "smtp_sasl_auth_enable", "nosuch"])
-    assert out == "myhostname = mail.example.com\nsmtp_sasl_auth_enable = no\n"
-    assert err == ("postconf: mailsim: smtp_sasl_auth_enable is accepted but not simulated\n"
+    rc, out, err = run(root, ["myhostname", "lmtp_sasl_auth_enable", "nosuch"])
+    assert out == "myhostname = mail.example.com\nlmtp_sasl_auth_enable = no\n"
+    assert err == ("postconf: mailsim: lmtp_sasl_auth_enable is accepted but not simulated\n"
                    "postconf: warning: nosuch: unknown parameter\n")
 
 

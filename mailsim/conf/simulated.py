@@ -10,7 +10,7 @@ Postfix's. (``postfix check`` stays silent about them, as Postfix's is when all 
 Engineers who make mailsim read another parameter add it here (a test
 checks that every name is a real Postfix parameter).
 
->>> "mydestination" in SIMULATED, "smtp_sasl_auth_enable" in SIMULATED
+>>> "mydestination" in SIMULATED, "lmtp_sasl_auth_enable" in SIMULATED
 (True, False)
 """
 from __future__ import annotations
@@ -90,6 +90,12 @@ _SMTP = {  # smtp(8): mailsim/smtp/
     "smtp_tls_secure_cert_match", "smtp_tls_fingerprint_cert_match", "smtp_tls_fingerprint_digest",
     "smtp_tls_protocols", "smtp_tls_mandatory_protocols", "smtp_tls_servername",
     "smtp_tls_cert_file", "smtp_tls_key_file",
+    # SASL AUTH in the client: mailsim/smtp/proto.py, mailsim/smtp/sasl.py
+    "smtp_sasl_auth_enable", "smtp_sasl_password_maps", "smtp_sasl_security_options",
+    "smtp_sasl_tls_security_options", "smtp_sasl_tls_verified_security_options",
+    "smtp_sasl_mechanism_filter", "smtp_sasl_auth_soft_bounce", "smtp_sasl_auth_cache_name",
+    "smtp_sasl_auth_cache_time", "smtp_sender_dependent_authentication",
+    "smtp_send_dummy_mail_auth",
 }
 _SYSTEM = {
     "compatibility_level", "maillog_file", "syslog_name", "queue_directory",
@@ -126,6 +132,14 @@ _TLS = {  # smtpd's STARTTLS: mailsim/tls/context.py, mailsim/smtpd/session.py
     "mail_owner",
 }
 
+_SASL = {  # AUTH in smtpd: mailsim/sasl.py, mailsim/smtpd/session.py and check.py
+    "smtpd_sasl_auth_enable", "smtpd_sasl_type", "smtpd_sasl_path", "smtpd_sasl_security_options",
+    "smtpd_sasl_tls_security_options", "smtpd_sasl_local_domain",
+    "smtpd_sasl_authenticated_header", "smtpd_sasl_exceptions_networks",
+    "smtpd_sasl_mechanism_filter", "smtpd_sasl_response_limit", "smtpd_tls_auth_only",
+    "broken_sasl_auth_clients", "smtpd_sender_login_maps", "config_directory",
+}
+
 _SENDMAIL = {  # sendmail(1), postdrop(1), pickup(8): mailsim/sendmail/, postdrop.py, pickup.py
     "authorized_submit_users", "authorized_mailq_users", "authorized_flush_users",
     "sendmail_fix_line_endings", "default_verp_delimiters", "verp_delimiter_filter",
@@ -133,7 +147,7 @@ _SENDMAIL = {  # sendmail(1), postdrop(1), pickup(8): mailsim/sendmail/, postdro
 
 #: names of the parameters mailsim actually simulates
 SIMULATED: frozenset[str] = frozenset(_ADDRESSING | _TABLES | _SMTPD | _CLEANUP | _QUEUE | _LOCAL
-                                      | _VIRTUAL | _SMTP | _SENDMAIL | _SYSTEM | _TLS)
+                                      | _VIRTUAL | _SMTP | _SENDMAIL | _SYSTEM | _TLS | _SASL)
 
 
 def is_simulated(name: str) -> bool:

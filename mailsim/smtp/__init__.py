@@ -53,6 +53,13 @@ Parameters read (Postfix 3.7 defaults)
   ``smtp_tls_servername``, ``smtp_tls_cert_file``/``smtp_tls_key_file``, and
   ``minimal_backoff_time`` (when a failed opportunistic handshake may be retried in
   plaintext).
+* SASL AUTH (:mod:`mailsim.smtp.sasl`): ``smtp_sasl_auth_enable`` (no),
+  ``smtp_sasl_password_maps``, ``smtp_sasl_security_options`` (noplaintext,
+  noanonymous), ``smtp_sasl_tls_security_options``,
+  ``smtp_sasl_tls_verified_security_options``, ``smtp_sasl_mechanism_filter``,
+  ``smtp_sasl_auth_soft_bounce`` (yes), ``smtp_sasl_auth_cache_name``,
+  ``smtp_sasl_auth_cache_time`` (90d), ``smtp_sender_dependent_authentication`` (no),
+  ``smtp_send_dummy_mail_auth`` (no).
 
 STARTTLS
 --------
@@ -83,6 +90,21 @@ host's engine); then EHLO again. What Postfix 3.7.11 does, recorded in
   established to NAME[ADDR]:PORT: TLSv1.3 with cipher ... key-exchange X25519
   server-signature RSA-PSS (2048 bits) server-digest SHA256``.
 
+SASL AUTH
+---------
+With ``smtp_sasl_auth_enable = yes`` smtp(8) authenticates after EHLO (after the
+EHLO over TLS, when STARTTLS was used) to a server that offers ``AUTH`` and has a
+``user:password`` entry in ``smtp_sasl_password_maps`` (looked up by the server's
+name, then by the next hop as written: ``[smtp.isp.example]:587``). What Postfix
+3.7.11 with Cyrus SASL does, recorded in ``tests/golden/smtp-sasl/``
+(``tools/record_smtp_sasl.py``): no entry or no AUTH offered -- the mail goes
+without AUTH; the default security options refuse PLAIN and LOGIN, over TLS too
+(``SASL authentication failed; cannot authenticate to server NAME[ADDR]: no
+mechanism available``, deferred 4.7.0) -- a smarthost configuration says
+``smtp_sasl_tls_security_options = noanonymous``; a 535 defers the mail
+(``SASL authentication failed; server NAME[ADDR] said: 535 ...``) unless
+``smtp_sasl_auth_soft_bounce = no``. See :mod:`mailsim.smtp.sasl`.
+
 Next hops are found as Postfix finds them: through the lab's virtual DNS
 (:mod:`mailsim.dns`, MX then A records, null MX, loops) when the host has
 one (``host.dns``), else through the host's ``etc/hosts``
@@ -93,7 +115,7 @@ Not simulated
 TLS session caching and connection reuse (``smtp_tls_session_cache_database``,
 ``smtp_tls_connection_reuse``, tlsproxy), ``smtp_tls_wrappermode``, cipher
 settings (``smtp_tls_ciphers`` ...: OpenSSL's defaults apply), DANE with real
-TLSA records, SASL, XFORWARD,
+TLSA records, SASL mechanisms other than PLAIN, LOGIN and CRAM-MD5, XFORWARD,
 connection caching (``conn_use=``), fall-back relays, ``smtp_generic_maps``
 and header/body checks, ``smtp_discard_ehlo_keywords``, PIX workarounds,
 postmaster notices of protocol errors, and the 8-bit to 7-bit MIME

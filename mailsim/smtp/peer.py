@@ -22,6 +22,10 @@ The transcript gets one step ``{"client": "", "server": "", "tls": ...}``
 with the outcome (``TLSv1.3 TLS_AES_256_GCM_SHA384``, ``failed: REASON``,
 ``garbage``, ``close``); the steps after it show the decrypted dialogue.
 (``tools/record_smtp_tls.py``, ``tests/golden/smtp-tls/``.)
+AUTH: a script with ``auth`` (users and passwords) answers ``AUTH PLAIN``,
+``AUTH LOGIN`` and ``AUTH CRAM-MD5`` as a SASL server would (``334``
+challenges, ``235`` or ``535``); the transcript shows the client's base64
+lines (``tools/record_smtp_sasl.py``, ``tests/golden/smtp-sasl/``).
 :class:`ScriptedEngine` is the same peer without a socket: an smtpd-like
 engine (``greeting()``, ``receive(bytes) -> bytes``) for in-memory
 channels, its TLS on :class:`ssl.MemoryBIO`.
@@ -51,13 +55,17 @@ Examples
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import socket
 import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["Script", "ScriptedServer", "ScriptedEngine", "DEFAULT_EHLO", "GARBAGE"]
+__all__ = ["Script", "ScriptedServer", "ScriptedEngine", "DEFAULT_EHLO", "GARBAGE",
+           "AUTH_DEFAULTS"]
 
 #: what a peer with ``after_starttls = "garbage"`` writes instead of a TLS server hello
 GARBAGE = b"220 this is not TLS\r\n"
@@ -81,6 +89,13 @@ class Script:
     right after the greeting. ``starttls`` is the reply to STARTTLS;
     after a 2xx, ``after_starttls`` says what happens: ``"handshake"``
     (TLS, with the server's ``tls`` context), ``"garbage"`` or ``"close"``.
+
+    ``auth`` (None: AUTH is answered with ``other``) makes the peer a SASL
+    server for PLAIN, LOGIN and CRAM-MD5 (RFC 4954; list them in ``ehlo`` as
+    ``AUTH PLAIN LOGIN``): ``{"users": {"name": "password"}, "ok": "235 ...",
+    "fail": "535 ...", "challenge": "<...>"}`` (the CRAM-MD5 challenge, fixed
+    so that recordings repeat) -- see :data:`AUTH_DEFAULTS`; ``"reply"``
+    answers every AUTH with that reply at once (``454 4.7.0 ...``).
     """
     greeting: str | None = "220 peer.example ESMTP"
     ehlo: tuple[str, ...] | list[str] | str = DEFAULT_EHLO
@@ -96,9 +111,13 @@ class Script:
     close_after: str | None = None
     starttls: str = "220 2.0.0 Ready to start TLS"
     after_starttls: str = "handshake"
+    auth: dict | None = None
 
     def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items()}
+        d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items()}
+        if d["auth"] is None:            # the recordings made before AUTH have no such key
+            del d["auth"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Script":
@@ -116,6 +135,64 @@ def _wire(reply: str) -> bytes:
     return ("".join(x + "\r\n" for x in out)).encode("latin-1")
 
 
+#: what a script's ``auth`` does unless it says otherwise
+AUTH_DEFAULTS = {"users": {}, "ok": "235 2.7.0 Authentication successful",
+                 "fail": "535 5.7.8 Error: authentication failed: authentication failure",
+                 "challenge": "<1896.697170952@peer.example>"}
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+class _Auth:
+    """One AUTH exchange (server side): the mechanism and what the client said so far."""
+
+    def __init__(self, opts: dict, mech: str) -> None:
+        self.opts = {**AUTH_DEFAULTS, **opts}
+        self.mech = mech
+        self.user: str | None = None
+
+    def first(self, initial: str | None) -> tuple[str, bool]:
+        """The reply to ``AUTH MECH [initial]``; (reply, exchange done)."""
+        if self.mech == "PLAIN":
+            return ("334 ", False) if initial is None else self.step(initial)
+        if self.mech == "LOGIN":
+            if initial is None:
+                return "334 " + _b64("Username:"), False
+            return self.step(initial)
+        if self.mech == "CRAM-MD5":
+            if initial is not None:
+                return "501 5.5.4 Syntax error in parameters", True
+            return "334 " + _b64(self.opts["challenge"]), False
+        return "535 5.7.8 Error: authentication failed: Invalid authentication mechanism", True
+
+    def step(self, line: str) -> tuple[str, bool]:
+        """The reply to one client response line."""
+        if line == "*":
+            return "501 5.7.0 Authentication aborted", True
+        try:
+            data = base64.b64decode(line.encode("ascii"), validate=True).decode("utf-8")
+        except (ValueError, UnicodeError):
+            return "501 5.5.2 Cannot decode response", True
+        users = self.opts["users"]
+        if self.mech == "PLAIN":
+            parts = data.split("\0")
+            ok = len(parts) == 3 and users.get(parts[1]) == parts[2] \
+                and parts[0] in ("", parts[1])
+        elif self.mech == "LOGIN":
+            if self.user is None:
+                self.user = data
+                return "334 " + _b64("Password:"), False
+            ok = users.get(self.user) == data
+        else:                                # CRAM-MD5: "user hexdigest"
+            user, _, digest = data.rpartition(" ")
+            key = users.get(user)
+            ok = key is not None and hmac.compare_digest(digest, hmac.new(
+                key.encode(), self.opts["challenge"].encode(), hashlib.md5).hexdigest())
+        return (self.opts["ok"] if ok else self.opts["fail"]), True
+
+
 class _Conversation:
     """One connection: the script applied to the client's input."""
 
@@ -124,6 +201,7 @@ class _Conversation:
         self.in_data = False
         self.closing = False
         self.start_tls = False           # STARTTLS was accepted: switch after the reply
+        self.auth: _Auth | None = None   # an AUTH exchange in progress
 
     def ehlo_reply(self) -> str:
         e = self.script.ehlo
@@ -134,6 +212,11 @@ class _Conversation:
     def answer(self, line: str) -> str | None:
         """The reply to one command line (without CRLF); None: hang up now."""
         s = self.script
+        if self.auth is not None:        # a response line of the AUTH exchange
+            reply, done = self.auth.step(line)
+            if done:
+                self.auth = None
+            return reply
         verb = line.split(" ", 1)[0].upper()
         key = "MAIL" if verb == "MAIL" else "RCPT" if verb == "RCPT" else verb
         if s.close_after == key:
@@ -159,6 +242,17 @@ class _Conversation:
             return s.quit
         if verb == "NOOP":
             return "250 2.0.0 Ok"
+        if verb == "AUTH" and s.auth is not None:
+            if "reply" in s.auth:
+                return s.auth["reply"]
+            words = line.split()
+            if len(words) < 2:
+                return "501 5.5.4 Syntax: AUTH mechanism"
+            auth = _Auth(s.auth, words[1].upper())
+            reply, done = auth.first(words[2] if len(words) > 2 else None)
+            if not done:
+                self.auth = auth
+            return reply
         if verb == "STARTTLS":
             if s.starttls.startswith("2"):
                 self.start_tls = True
@@ -336,6 +430,17 @@ class ScriptedServer:
                 conn.sendall(GARBAGE)
                 # wait for the client to give up (its alert, then EOF): hanging up at
                 # once could reset the connection before the client reads the garbage
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
+        if how == "close":
+            # FIN first, then read what the client still sends (its hello) until it hangs
+            # up: closing with unread data would reset the connection, and the client
+            # would see "Connection reset by peer" instead of Postfix's "lost connection"
+            try:
+                conn.shutdown(socket.SHUT_WR)
+                conn.settimeout(5.0)
                 while conn.recv(65536):
                     pass
             except OSError:

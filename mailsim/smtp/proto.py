@@ -134,6 +134,9 @@ class _Session:
     tls_nexthop: str = ""     # the next-hop domain for nexthop/dot-nexthop matching
     tls: object = None        # PeerInfo once TLS is on
     retry_plain: bool = False  # Postfix's RETRY_AS_PLAINTEXT: try this server again without TLS
+    tls_matched: bool = False  # the certificate matched (TLS_CERT_IS_MATCHED)
+    dest: str = ""            # the next hop as written (Postfix's iter->dest)
+    sasl_mechs: str | None = None   # the AUTH mechanisms offered (after the filter)
 
     @property
     def namaddr(self) -> str:
@@ -231,6 +234,14 @@ def data_bytes(content: bytes, limit: int) -> tuple[bytes, bool]:
                 out += data + b"\r\n"
                 break
     return bytes(out), broke
+
+
+def _after_keyword(text: str) -> str:
+    """What follows an EHLO keyword (``AUTH PLAIN LOGIN``, ``AUTH=PLAIN``): mystrtok()'s
+    rest after the keyword and one delimiter."""
+    t = text.lstrip(" \t=")
+    m = re.search(r"[ \t=]", t)
+    return t[m.end():] if m else ""
 
 
 def _non_ascii(text: str | bytes) -> bool:
@@ -379,14 +390,203 @@ class _Delivery:
             self.retry_as_plaintext(session)
         self.bulk_fail(session)
 
+    # -- SASL AUTH to the server (smtp_sasl_proto.c, smtp_sasl_glue.c; mailsim.smtp.sasl) --------
+    def sasl_helo_auth(self, session: _Session, words: str) -> None:
+        """An AUTH line of the EHLO reply: remember the mechanisms that pass the filter."""
+        from .sasl import mech_filter
+        mechs = mech_filter(self.conf.get("smtp_sasl_mechanism_filter") or "", words)
+        if session.sasl_mechs is not None:      # several AUTH lines: join the lists
+            if session.sasl_mechs.lower() != mechs.lower() and mechs \
+                    and len(session.sasl_mechs) < self.conf.int("line_length_limit"):
+                session.sasl_mechs += " " + mechs
+            return
+        if mechs:
+            session.sasl_mechs = mechs
+        elif words:
+            self.warn(f"{session.namaddrport} offered no supported AUTH mechanisms: '{words}'")
+        else:
+            self.warn(f"{session.namaddrport} offered null AUTH mechanism list")
+        session.features.add("AUTH")
+
+    def sasl_passwd_lookup(self, session: _Session) -> tuple[str, str] | None:
+        """smtp_sasl_passwd_lookup(): (user, password) for this server, or None. The sender
+        (smtp_sender_dependent_authentication), then the server's name, then the next hop
+        as written. A table that fails raises MapError."""
+        from ..mail_addr_find import search_keys
+        maps = [self.host.open_map(spec) for spec in self.conf.list("smtp_sasl_password_maps")]
+
+        def find(key: str) -> str | None:
+            for m in maps:
+                v = m.lookup(key)
+                if v is not None:
+                    return v
+            return None
+
+        value = None
+        if self.conf.bool("smtp_sender_dependent_authentication") and self.qf.sender:
+            for key in search_keys(self.qf.sender, delimiter=self.conf.get(
+                    "recipient_delimiter") or "", local=False):
+                value = find(key)
+                if value is not None:
+                    break
+        for key in (session.address.name, session.dest):
+            if value is None:
+                value = find(key)
+        if value is None:
+            return None
+        user, _, password = value.partition(":")
+        return user, password
+
+    def have_sasl_credentials(self, session: _Session) -> bool:
+        from ..maps import MapError
+        if not (self.conf.bool("smtp_sasl_auth_enable")
+                and (self.conf.get("smtp_sasl_password_maps") or "").strip()):
+            return False
+        try:
+            return self.sasl_passwd_lookup(session) is not None
+        except MapError:
+            return False
+
+    def sasl_login(self, session: _Session) -> bool:
+        """smtp_sasl_helo_login(): AUTH when the server offers it and a password is known;
+        False when the session failed (the recipients are deferred or bounced)."""
+        from ..maps import MapError
+        if not self.conf.bool("smtp_sasl_auth_enable") or "AUTH" not in session.features:
+            return True
+        try:
+            creds = self.sasl_passwd_lookup(session)
+        except MapError as e:
+            if getattr(e, "warning", None):
+                self.warn(e.warning)
+            self.warn(f"{self.qf.queue_id}: smtp_sasl_password_maps lookup error")
+            self._fill(session, "4.3.0", f"local data error while talking to {session.namaddr}",
+                       None)
+            session.broken = True
+            self.bulk_fail(session)
+            return False
+        if creds is None:                   # talk to each other like strangers
+            session.features.discard("AUTH")
+            return True
+        if session.sasl_mechs is None:
+            self._fill(session, "4.7.0", "SASL authentication failed: server "
+                       f"{session.namaddr} offered no compatible authentication mechanisms "
+                       "for this type of connection security", None)
+            self.bulk_fail(session)
+            return False
+        res = self.sasl_authenticate(session, *creds)
+        if res <= 0:
+            if res != -2:
+                self.bulk_fail(session)
+            return False
+        return True
+
+    def _sasl_cache(self) -> dict | None:
+        """The 535 cache of smtp_sasl_auth_cache_name (kept by the host, as Postfix keeps it
+        in a proxywrite table that outlives smtp(8) processes)."""
+        name = (self.conf.get("smtp_sasl_auth_cache_name") or "").strip()
+        if not name:
+            return None
+        caches = self.host.__dict__.setdefault("_smtp_sasl_auth_cache", {})
+        return caches.setdefault(name, {})
+
+    def sasl_authenticate(self, session: _Session, user: str, password: str) -> int:
+        """smtp_sasl_authenticate(): 1 authenticated, 0 refused by the server, -1 the
+        client gave up (self.why says why), -2 the connection broke (already failed)."""
+        from . import sasl
+        c = self.conf
+        host = session.address.name
+        cache = self._sasl_cache()
+        now = self.host.clock.now()
+        if cache is not None:
+            entry = cache.get(f"{host};{user}")
+            if entry is not None:
+                stamp, pw_hash, dsn, text = entry
+                if stamp + c.time("smtp_sasl_auth_cache_time") >= now \
+                        and pw_hash == sasl.password_hash(password):
+                    if c.bool("smtp_sasl_auth_soft_bounce") and dsn.startswith("5"):
+                        dsn = "4" + dsn[1:]
+                    self.why = _Why(dsn, f"SASL [CACHED] authentication failed; server {host} "
+                                         f"said: {text}", host, text)
+                    return 0
+                del cache[f"{host};{user}"]
+        if session.tls is None:
+            opts_param = "smtp_sasl_security_options"
+        elif session.tls_matched:
+            opts_param = "smtp_sasl_tls_verified_security_options"
+        else:
+            opts_param = "smtp_sasl_tls_security_options"
+        required, bad = sasl.security_flags(c.get(opts_param) or "")
+        if bad:
+            for w in bad:
+                self.warn(f'unknown SASL security options value "{w}" in "{c.get(opts_param)}"')
+            self.warn("bad per-session SASL security properties")
+            self.info("fatal: SASL per-connection initialization failed")
+            session.broken = True
+            self.why = _Why("4.3.0", "unknown mail transport error")
+            return -1
+        mech = sasl.choose(session.sasl_mechs.split(), required)
+        if mech is None:
+            self.warn("SASL authentication failure: No worthy mechs found")
+            self.why = _Why("4.7.0", "SASL authentication failed; cannot authenticate to "
+                                     f"server {session.namaddr}: no mechanism available")
+            return -1
+        ch = session.channel
+        pending = sasl.initial_response(mech, user, password)
+        try:
+            if pending and len(mech) + len(pending) + 8 <= 512:
+                ch.send(f"AUTH {mech} {pending}\r\n".encode())
+                pending = ""
+            else:
+                ch.send(f"AUTH {mech}\r\n".encode())
+            steps = 0
+            r = self.reply(session)
+            while r.code // 100 == 3:
+                steps += 1
+                if steps > 100:
+                    self.why = _Why("4.3.0", "SASL authentication failed; authentication "
+                                             f"protocol loop with server {session.namaddr}")
+                    return -1
+                challenge = r.lines[0][4:]
+                if pending:
+                    if challenge:
+                        self.why = _Why("4.7.0", "SASL authentication failed; non-empty "
+                                                 f"initial {mech} challenge from server "
+                                                 f"{session.namaddr}: {pending}")
+                        return -1
+                    answer, pending = pending, ""
+                else:
+                    try:
+                        answer = sasl.next_response(mech, steps - 1, challenge, user, password)
+                    except sasl.SaslStepError as e:
+                        self.why = _Why("4.7.0", "SASL authentication failed; cannot "
+                                                 f"authenticate to server {session.namaddr}: {e}")
+                        return -1
+                ch.send(f"{answer}\r\n".encode())
+                r = self.reply(session)
+        except ChannelError as e:
+            self.stream_except(session, e, "performing the EHLO handshake")
+            return -2                        # the session failed already
+        if r.code // 100 == 2:
+            return 1
+        dsn = r.dsn
+        if cache is not None and r.code == 535:
+            cache[f"{host};{user}"] = (int(now), sasl.password_hash(password), dsn, r.text)
+        if c.bool("smtp_sasl_auth_soft_bounce") and r.code // 100 == 5:
+            dsn = "4" + dsn[1:]
+        self._fill(session, dsn, f"SASL authentication failed; server {session.namaddr} said: "
+                                 f"{r.text}", r)
+        return 0
+
     # -- TLS (smtp_proto.c's STARTTLS part, smtp_start_tls(); mailsim.tls.client) ----------------
     def plaintext_fallback_ok(self, session: _Session) -> bool:
         """Level ``may``, and the message waited at least minimal_backoff_time before this
-        delivery (Postfix's PREACTIVE_DELAY; SASL is not simulated)."""
+        delivery (Postfix's PREACTIVE_DELAY), and no SASL password for this server
+        (HAVE_SASL_CREDENTIALS: a smarthost that wants AUTH over TLS gets no plaintext)."""
         pol = session.policy
         delay = int(self.t_active) - int(self.qf.arrival)
         return pol is not None and pol.level == "may" and \
-            delay >= self.conf.time("minimal_backoff_time")
+            delay >= self.conf.time("minimal_backoff_time") and \
+            not self.have_sasl_credentials(session)
 
     def retry_as_plaintext(self, session: _Session) -> None:
         session.retry_plain = True
@@ -486,12 +686,14 @@ class _Delivery:
                     "Trusted" if res.trusted else "Untrusted")
             self.info(tc.summary_line(kind, namaddrport, info))
         session.tls = info
+        session.tls_matched = bool(matched)
         if pol.must_match and not matched:
             self._fill(session, "4.7.5", "Server certificate not verified", None)
             self.bulk_fail(session)
             return False
         session.features = set()
         session.size_limit = 0
+        session.sasl_mechs = None               # smtp_sasl_cleanup(): EHLO over TLS says again
         return self.helo(session, None, in_starttls=True)
 
     def _tls_file(self, param: str):
@@ -550,6 +752,14 @@ class _Delivery:
         return len(self.todo)
 
     def run(self) -> None:
+        if self.conf.bool("smtp_sasl_auth_enable") and \
+                not (self.conf.get("smtp_sasl_password_maps") or "").strip():
+            # smtp_sasl_initialize(): smtp(8) dies at start-up; qmgr defers the mail
+            self.info("fatal: specify a password table via the `smtp_sasl_password_maps' "
+                      "configuration parameter")
+            self.why = _Why("4.3.0", "unknown mail transport error")
+            self.fail_leftovers([])
+            return
         sites = split_nexthops(self.nexthop)
         for n, site in enumerate(sites):
             if not self.left():
@@ -588,7 +798,8 @@ class _Delivery:
                 if plain:                        # retry after a failed opportunistic handshake
                     from ..tls.client import TLSPolicy
                     pol = TLSPolicy("none")
-                plain = self.try_server(addr, hop, final_nexthop and k == len(addrs) - 1, pol)
+                plain = self.try_server(addr, hop, final_nexthop and k == len(addrs) - 1, pol,
+                                        dest=site)
                 if not plain:
                     k += 1
             if final_nexthop:
@@ -606,7 +817,8 @@ class _Delivery:
         self.final_server = True
         self.bulk_fail(None)
 
-    def try_server(self, addr: ServerAddress, hop: NextHop, final: bool, policy=None) -> bool:
+    def try_server(self, addr: ServerAddress, hop: NextHop, final: bool, policy=None,
+                   dest: str = "") -> bool:
         """One connection to one server; True: try it again in plaintext
         (Postfix's RETRY_AS_PLAINTEXT after an opportunistic TLS failure)."""
         try:
@@ -616,7 +828,8 @@ class _Delivery:
             self.why = _Why("4.4.1", f"connect to {addr.name}[{addr.addr}]:{hop.port}: {e.text}")
             self.info(self.why.reason)
             return False
-        session = _Session(addr, hop.port, ch, policy=policy, tls_nexthop=hop.host)
+        session = _Session(addr, hop.port, ch, policy=policy, tls_nexthop=hop.host,
+                           dest=dest or hop.host)
         self.final_server = final
         try:
             if self.helo(session, hop):
@@ -682,13 +895,24 @@ class _Delivery:
                     self.site_fail(session, r, f"host {session.namaddr} refused to talk to me: "
                                                f"{r.text}")
                     return False
-                return self.check_smtputf8(session) and (in_starttls or self.tls_step(session))
+                return self.after_ehlo(session, in_starttls)
         except ChannelError as e:
             self.stream_except(session, e, where)
             return False
         if not self.parse_ehlo(session, r, loop_detect):
             return False
-        return self.check_smtputf8(session) and (in_starttls or self.tls_step(session))
+        return self.after_ehlo(session, in_starttls)
+
+    def after_ehlo(self, session: _Session, in_starttls: bool) -> bool:
+        """SMTPUTF8, then STARTTLS (whose EHLO over TLS does the rest), then SASL AUTH."""
+        if not self.check_smtputf8(session):
+            return False
+        if not in_starttls:
+            if not self.tls_step(session):
+                return False
+            if session.tls is not None:          # helo(in_starttls=True) did AUTH
+                return True
+        return self.sasl_login(session)
 
     def greeting_says_esmtp(self, session: _Session, r: ServerReply, loop_detect: bool) -> bool:
         """Does the greeting say ESMTP? (And warn when it names this host.)"""
@@ -723,6 +947,8 @@ class _Delivery:
                     return False
             elif word in ("8BITMIME", "PIPELINING", "DSN", "SMTPUTF8", "STARTTLS"):
                 session.features.add(word)
+            elif word == "AUTH" and self.conf.bool("smtp_sasl_auth_enable"):
+                self.sasl_helo_auth(session, _after_keyword(words[1]))
             elif word == "SIZE":
                 session.features.add(word)
                 if len(parts) > 1 and parts[1]:
@@ -772,6 +998,9 @@ class _Delivery:
                 cmd += f" RET={ret}"
         if "SMTPUTF8" in f and (self.qf.attrs.get("smtputf8") or "").lower() in ("yes", "1", "true"):
             cmd += " SMTPUTF8"
+        if "AUTH" in f and self.conf.bool("smtp_sasl_auth_enable") \
+                and self.conf.bool("smtp_send_dummy_mail_auth"):
+            cmd += " AUTH=<>"
         return cmd
 
     def rcpt_command(self, session: _Session, rcpt: Recipient) -> str:
