@@ -557,17 +557,21 @@ def cleanup_smtpd(host, session, tx, content: bytes) -> bool | str:
     now = host.clock.now()
     proto = "UTF8SMTP" if tx.params.get("SMTPUTF8") else session.protocol   # Received: "with"
     proto += session.tls_with_suffix()                                      # ESMTPS (RFC 3848)
+    proto += session.auth_with_suffix()                                     # ESMTPA, ESMTPSA
     rcpt = tx.recipients[0].orig if len(tx.recipients) == 1 else None
     rec = received_header(helo=session.helo_name, name=session.client_name, addr=session.client_addr,
                           myhostname=host.conf["myhostname"], proto=proto, queue_id=tx.queue_id,
                           rcpt=rcpt, when=now, mail_name=host.conf.get("mail_name") or "Postfix",
-                          comments=session.tls_received_lines())
+                          comments=session.tls_received_lines() + session.auth_received_lines())
     if session.tx_discard:
         tx.file.abort()
         return True
     attrs = {"client_name": session.client_name, "client_address": session.client_addr,
              "helo_name": session.helo_name or "", "protocol": session.protocol,
              **{k.lower(): v for k, v in tx.params.items()}}
+    for name in ("sasl_method", "sasl_username", "sasl_sender"):     # smtpd's SASL records
+        if getattr(session, name, None) is not None:
+            attrs[name] = getattr(session, name)
     try:
         submit(host, sender=tx.sender, recipients=tx.recipients, content=content,
                origin="smtpd", received=rec, attrs=attrs, file=tx.file, hold=session.tx_hold)

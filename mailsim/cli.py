@@ -9,7 +9,8 @@
     mailsim --root DIR mailq | postqueue -p|-j|-f | postsuper -d ID|ALL | postcat -q ID
     mailsim --root DIR sendmail [-t] [-f SENDER] [-bv|-bp|-bi|-q] [RECIPIENT ...] < MESSAGE
     mailsim --root DIR qshape [-s] [QUEUE ...] | logsumm [LOGFILE]
-    mailsim --root DIR serve [--listen 127.0.0.1:2525]
+    mailsim --root DIR serve [--listen 127.0.0.1:2525] [--service submission=127.0.0.1:2587]
+    mailsim --root DIR saslpasswd2 [-p] -c -u DOMAIN USER | sasldblistusers2
     mailsim lab LAB init|status|send|run|mailq|log|mailbox|flush|stop|start ... (see mailsim lab -h)
 
 Each administration command takes the same options as the real one and prints
@@ -44,6 +45,8 @@ COMMANDS: dict[str, str] = {
     "logsumm": "mailsim.logsumm:main",
     "serve": "mailsim.serve:main",
     "openssl": "mailsim.openssl_cmd:main",
+    "saslpasswd2": "mailsim.sasl:saslpasswd2_main",
+    "sasldblistusers2": "mailsim.sasl:sasldblistusers2_main",
     "lab": "mailsim.lab.cli:main",
 }
 

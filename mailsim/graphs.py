@@ -38,7 +38,7 @@ Examples
 RCPT TO:<someone@example.net>  (client 192.0.2.99, HELO client.example.org, MAIL FROM:<someone@example.org>)
   smtpd_relay_restrictions
     permit_mynetworks -> DUNNO  (192.0.2.99 is not in mynetworks (127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128))
-    permit_sasl_authenticated -> DUNNO  (not simulated (needs DNS, SASL or TLS, which come later): no effect)
+    permit_sasl_authenticated -> DUNNO  (SASL is not active in this session)
     defer_unauth_destination -> DEFER  (example.net: address class default)  <== decided
       address class: default  (someone@example.net -> smtp:example.net)
   => 454 4.7.1 <someone@example.net>: Relay access denied

@@ -589,15 +589,19 @@ class Host:
         return self._find(specs, keys, trace)
 
     # -- SMTP -------------------------------------------------------------------------------
-    def smtpd(self, client_addr: str = "127.0.0.1", client_port: int = 0):
-        """A raw smtpd protocol engine for one connection (bytes in, bytes out)."""
-        from .smtpd.session import SMTPDSession
-        return SMTPDSession(self, client_addr, client_port)
+    def smtpd(self, client_addr: str = "127.0.0.1", client_port: int = 0,
+              service: str | int | None = None):
+        """A raw smtpd protocol engine for one connection (bytes in, bytes out).
 
-    def session(self, client_addr: str = "127.0.0.1"):
+        ``service``: the master.cf service the client connected to (a name such as
+        ``submission`` or a port such as ``587``); its ``-o`` overrides apply."""
+        from .smtpd.session import SMTPDSession
+        return SMTPDSession(self, client_addr, client_port, service=service)
+
+    def session(self, client_addr: str = "127.0.0.1", service: str | int | None = None):
         """An in-process SMTP session, for notebooks and tests (see :mod:`mailsim.smtpd.client`)."""
         from .smtpd.client import Session
-        return Session(self, client_addr)
+        return Session(self, client_addr, service=service)
 
     # -- tables ----------------------------------------------------------------------
     def master_entries(self) -> list:

@@ -97,6 +97,9 @@ def envelope_records(qf: QueueFile) -> list[tuple[str, str]]:
     if smtpd:
         recs.append(("named_attribute", f"log_ident={qf.queue_id}"))
     recs.append(("named_attribute", f"rewrite_context={a.get('rewrite_context', 'local')}"))
+    for name in ("sasl_method", "sasl_username", "sasl_sender"):    # after an AUTH
+        if name in a:
+            recs.append(("named_attribute", f"{name}={a[name]}"))
     if a.get("sender_fullname"):
         recs.append(("sender_fullname", a["sender_fullname"]))
     recs.append(("sender", qf.sender))

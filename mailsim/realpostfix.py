@@ -31,7 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 __all__ = ["RealPostfix", "postfix_instance", "unavailable", "DOMAIN"]
 
@@ -142,11 +142,15 @@ def _port_open(port: int) -> bool:
 
 @contextlib.contextmanager
 def postfix_instance(port: int, main_cf: dict[str, str] | None = None,
-                     users: tuple[str, ...] = ("carol", "dave")) -> Iterator[RealPostfix]:
+                     users: tuple[str, ...] = ("carol", "dave"),
+                     setup: Callable[[Path], None] | None = None) -> Iterator[RealPostfix]:
     """Start a private Postfix on 127.0.0.1:``port``; stop and remove it after the ``with``.
 
     ``main_cf``: settings added to (or replacing) the instance's own, e.g.
     ``{"transport_maps": "inline:{ example.org=smtp:[127.0.0.1]:2598 }"}``.
+    ``setup(base)`` runs after main.cf and master.cf are written and before the
+    start: it may add files to the instance's folder (``base/etc/sasl/smtpd.conf``,
+    more master.cf services), which is removed with the instance.
     """
     why = unavailable()
     if why:
@@ -167,6 +171,8 @@ def postfix_instance(port: int, main_cf: dict[str, str] | None = None,
             shutil.copytree("/etc/postfix/dynamicmaps.cf.d", base / "etc/dynamicmaps.cf.d")
         (base / "etc/master.cf").write_text(_master_cf(port))
         (base / "etc/main.cf").write_text(_main_cf(base, main_cf or {}, users))
+        if setup is not None:
+            setup(base)
         r = pf.postfix("start")
         end = time.monotonic() + 20
         while not _port_open(port):

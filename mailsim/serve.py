@@ -15,6 +15,11 @@ Start it from a shell, then talk to it with nc, telnet, swaks or smtplib::
 
     mailsim init /tmp/mx --user alice
     mailsim --root /tmp/mx serve --listen 127.0.0.1:2525
+
+More master.cf services on other ports: ``--service submission=127.0.0.1:2587``
+serves the ``submission inet ... smtpd -o ...`` entry of master.cf there (its
+``-o`` overrides apply, e.g. ``smtpd_sasl_auth_enable=yes``), as master(8)
+runs every ``inet`` service it finds.
 """
 from __future__ import annotations
 
@@ -58,15 +63,19 @@ def parse_listen(text: str) -> tuple[str, int]:
 class SMTPServerProtocol(asyncio.Protocol):
     """One TCP connection <-> one smtpd engine. All SMTP logic is in the engine."""
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: "Server", service: str | None = None) -> None:
         self.server = server
+        self.service = service
         self.engine = None
         self.transport = None
 
     def connection_made(self, transport) -> None:
         self.transport = transport
         peer = transport.get_extra_info("peername") or ("127.0.0.1", 0)
-        self.engine = self.server.host.smtpd(peer[0], peer[1])
+        if self.service is None:
+            self.engine = self.server.host.smtpd(peer[0], peer[1])
+        else:
+            self.engine = self.server.host.smtpd(peer[0], peer[1], service=self.service)
         if self.engine.fatal:
             transport.close()
             return
@@ -127,11 +136,15 @@ def listen_socket(listen: str) -> socket.socket:
     return sock
 
 
-async def serve_socket(root: Path, sock: socket.socket, *, ready=None) -> None:
-    """One smtpd process: accept connections on ``sock`` until SIGTERM (SIGHUP reloads)."""
+async def serve_socket(root: Path, sock: socket.socket, *, ready=None,
+                       services: list[tuple[str, socket.socket]] = ()) -> None:
+    """One smtpd process: accept connections on ``sock`` (and on the sockets of the other
+    master.cf ``services``, [(name, socket)]) until SIGTERM (SIGHUP reloads)."""
     srv = Server(root)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: SMTPServerProtocol(srv), sock=sock)
+    others = [await loop.create_server(lambda name=name: SMTPServerProtocol(srv, name), sock=s)
+              for name, s in services]
     stop = asyncio.Event()
     try:
         loop.add_signal_handler(signal.SIGHUP, srv.reload)
@@ -143,9 +156,12 @@ async def serve_socket(root: Path, sock: socket.socket, *, ready=None) -> None:
         ready(server)
     async with server:
         await stop.wait()
+    for other in others:
+        other.close()
 
 
-def run_master(root: Path, listen: str, processes: int = 2) -> None:
+def run_master(root: Path, listen: str, processes: int = 2,
+               services: list[tuple[str, str]] = ()) -> None:
     """master(8): bind, write the pid file, run ``processes`` smtpd processes, restart any
     that dies, pass SIGHUP (``postfix reload``) on to them, stop them all on SIGTERM.
 
@@ -153,6 +169,7 @@ def run_master(root: Path, listen: str, processes: int = 2) -> None:
     do (``maxproc`` in master.cf); each keeps its own configuration until reload.
     """
     sock = listen_socket(listen)
+    extra = [(name, listen_socket(addr)) for name, addr in services]
     host = Host(root, clock=WallClock())
     piddir = host.spool / "pid"
     piddir.mkdir(parents=True, exist_ok=True)
@@ -178,7 +195,7 @@ def run_master(root: Path, listen: str, processes: int = 2) -> None:
         return pid
 
     def spawn() -> None:                  # an smtpd process
-        children.add(fork(lambda: asyncio.run(serve_socket(root, sock))))
+        children.add(fork(lambda: asyncio.run(serve_socket(root, sock, services=extra))))
 
     def spawn_qmgr() -> int:              # the one qmgr process
         from . import qmgr_daemon
@@ -242,8 +259,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def background(root: Path, *, processes: int = 1, port: int | None = None,
-               timeout: float = 20.0) -> Iterator[int]:
+               timeout: float = 20.0, services: dict[str, int] | None = None) -> Iterator[int]:
     """Run ``mailsim serve`` for the host at ``root`` in a child process; yields its port.
+
+    ``services``: more master.cf services and their ports (``{"submission": 2587}``).
 
     For notebooks, tests and benchmarks: waits until the server accepts connections
     and has written master.pid, and stops it (SIGTERM) on leaving the block.
@@ -258,8 +277,11 @@ def background(root: Path, *, processes: int = 1, port: int | None = None,
     """
     root = Path(root)
     port = port or free_port()
+    extra = [a for name, p in (services or {}).items()
+             for a in ("--service", f"{name}=127.0.0.1:{p}")]
     proc = subprocess.Popen([sys.executable, "-m", "mailsim", "--root", str(root), "serve",
-                             "--listen", f"127.0.0.1:{port}", "--processes", str(processes)],
+                             "--listen", f"127.0.0.1:{port}", "--processes", str(processes),
+                             *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     pidfile = root / "var/spool/postfix/pid/master.pid"
     try:
@@ -294,17 +316,28 @@ def main(root: Path, argv: list[str], out: TextIO, err: TextIO) -> int:
     p.add_argument("--listen", default="127.0.0.1:2525", help="loopback address:port (default %(default)s)")
     p.add_argument("--processes", type=int, default=min(4, os.cpu_count() or 1),
                    help="smtpd processes sharing the socket (default: one per core, at most 4)")
+    p.add_argument("--service", action="append", default=[], metavar="NAME=ADDRESS:PORT",
+                   help="also serve master.cf service NAME (e.g. submission=127.0.0.1:2587) "
+                        "with its -o overrides (repeatable)")
     a = p.parse_args(argv)
+    services = []
     try:
         parse_listen(a.listen)
+        for spec in a.service:
+            name, eq, addr = spec.partition("=")
+            if not eq or not name:
+                raise ValueError(f"--service {spec}: expected NAME=ADDRESS:PORT")
+            parse_listen(addr)
+            services.append((name, addr))
         Host(root)
     except (ValueError, FileNotFoundError) as e:
         print(f"mailsim serve: {e}", file=err)
         return 1
-    print(f"mailsim: {root} listening on {a.listen} (Ctrl-C to stop)", file=err)
+    where = ", ".join([a.listen] + [f"{addr} ({name})" for name, addr in services])
+    print(f"mailsim: {root} listening on {where} (Ctrl-C to stop)", file=err)
     err.flush()
     try:
-        run_master(Path(root), a.listen, a.processes)
+        run_master(Path(root), a.listen, a.processes, services)
     except KeyboardInterrupt:
         pass
     except OSError as e:

@@ -14,8 +14,8 @@ NOT_DAEMONS = {"conf"}
 # modules written but not yet part of the mail flow: their parameters become
 # "simulated" when mail reaches them (none left since qmgr runs every agent)
 NOT_WIRED: set[str] = set()
-# read so that smtpd answers as Postfix does while they are off; SASL comes later
-LATER = {"smtpd_sasl_auth_enable"}
+# read so that smtpd answers as Postfix does while they are off (none since SASL came)
+LATER: set[str] = set()
 
 
 def parameters_read() -> dict[str, set[str]]:

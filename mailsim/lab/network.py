@@ -249,8 +249,8 @@ class _Hooked:
         self._host = host
         self._hooks = hooks
 
-    def smtpd(self, client_addr: str = "127.0.0.1", client_port: int = 0):
-        engine = self._host.smtpd(client_addr, client_port)
+    def smtpd(self, client_addr: str = "127.0.0.1", client_port: int = 0, service=None):
+        engine = self._host.smtpd(client_addr, client_port, service=service)
         for hook in self._hooks:
             hook(engine)
         return engine

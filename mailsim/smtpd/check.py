@@ -27,7 +27,9 @@ unknown_virtual_alias_reject_code (550), unknown_virtual_mailbox_reject_code
 virtual_alias_maps, virtual_mailbox_maps, relay_recipient_maps,
 smtpd_reject_unlisted_recipient, smtpd_null_access_lookup_key,
 parent_domain_matches_subdomains, recipient_delimiter, soft_bounce,
-allow_untrusted_routing, show_user_unknown_table_name.
+allow_untrusted_routing, show_user_unknown_table_name, and for SASL
+smtpd_sender_login_maps (``permit_sasl_authenticated``, ``check_sasl_access``,
+``reject_*sender_login_mismatch``).
 """
 from __future__ import annotations
 
@@ -45,14 +47,14 @@ __all__ = ["Decision", "Step", "Checker", "Rejected", "CLASS"]
 #: reply class per kind of check, as smtpd words it ("<x>: Sender address rejected: ...")
 CLASS = {"client": "Client host", "helo": "Helo command", "sender": "Sender address",
          "recipient": "Recipient address", "etrn": "Etrn command", "data": "Data command",
-         "eod": "End-of-data"}
+         "eod": "End-of-data", "sasl": "SASL login name"}
 LISTS = {"client": "smtpd_client_restrictions", "helo": "smtpd_helo_restrictions",
          "sender": "smtpd_sender_restrictions", "relay": "smtpd_relay_restrictions",
          "recipient": "smtpd_recipient_restrictions", "data": "smtpd_data_restrictions",
          "eod": "smtpd_end_of_data_restrictions", "etrn": "smtpd_etrn_restrictions"}
 _TABLE_CHECKS = {"check_client_access": "client", "check_helo_access": "helo",
                  "check_sender_access": "sender", "check_recipient_access": "recipient",
-                 "check_etrn_access": "etrn"}
+                 "check_etrn_access": "etrn", "check_sasl_access": "sasl"}
 _DSN = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?:\s+|$)")
 # smtpd_dsn_fix: address-specific detail codes when rejecting a sender / a recipient
 _SENDER_DSN = {"1": "4.1.7", "2": "4.1.8", "3": "4.1.7", "4": "4.1.7", "5": "4.1.0",
@@ -222,7 +224,7 @@ class Checker:
                           "check_sender_ns_access", "check_recipient_mx_access",
                           "check_recipient_ns_access", "check_helo_mx_access",
                           "check_helo_ns_access", "check_reverse_client_hostname_access",
-                          "check_sasl_access", "check_ccert_access"):
+                          "check_ccert_access"):
                 if i < len(elems):
                     step.element = f"{el} {elems[i]}"
                     i += 1
@@ -267,6 +269,15 @@ class Checker:
             if s.helo_name.startswith("[") and s.helo_name.endswith("]"):
                 keys = [s.helo_name[1:-1]]
             reply_name = s.helo_name
+        elif what == "sasl":
+            # check_sasl_access: the login name, with SASL on and someone logged in
+            if not s.sasl_enabled:
+                s.log_warning(f"restriction `check_sasl_access' ignored: no SASL support")
+                return _DUNNO
+            if not s.sasl_username:
+                return _DUNNO
+            keys = [s.sasl_username]
+            reply_name = "".join(ch if " " <= ch <= "~" else "_" for ch in s.sasl_username)
         elif what == "etrn":
             if self.where != "ETRN":          # state->etrn_name is set during ETRN only
                 return _DUNNO
@@ -771,8 +782,76 @@ def _reject_multi_recipient_bounce(ck, kind, step, name, cls):
     return _DUNNO
 
 
+def _permit_sasl_authenticated(ck, kind, step, name, cls):
+    """permit_sasl_auth(): a client logged in with any mechanism but ANONYMOUS."""
+    s = ck.s
+    if s.sasl is None:
+        step.detail = "SASL is not active in this session"
+        return _DUNNO
+    if s.sasl_method and s.sasl_method.lower() != "anonymous":
+        step.detail = f"logged in as {s.sasl_username} ({s.sasl_method})"
+        return _PERMIT
+    step.detail = "not logged in" if not s.sasl_method else "an anonymous login does not count"
+    return _DUNNO
+
+
+def _sender_owners(ck, step) -> str | None:
+    """smtpd_sender_login_maps' answer for the sender (check_mail_addr_find)."""
+    sender = ck.s.tx.sender
+    specs = ck.conf.list("smtpd_sender_login_maps")
+    r = ck.resolve(sender)
+    try:
+        hit = ck.host.address_find(r.recipient, specs, ck.s.trivial, trace=step.lookups)
+    except MapError as e:
+        step.verdict = "TEMPFAIL"
+        ck.tempfail(sender, e, r.recipient.lower())
+        return None
+    return hit[1] if hit is not None else None
+
+
+def _login_mismatch(which: str):
+    """reject_{authenticated,unauthenticated,known}_sender_login_mismatch."""
+    restriction = {"auth": "reject_authenticated_sender_login_mismatch",
+                   "unauth": "reject_unauthenticated_sender_login_mismatch",
+                   "known": "reject_known_sender_login_mismatch"}[which]
+
+    def fn(ck, kind, step, name, cls):
+        s = ck.s
+        if not s.sasl_enabled:
+            s.log_warning(f"restriction `{restriction}' ignored: no SASL support")
+            return _DUNNO
+        if s.tx is None or not s.tx.sender or not ck.conf.list("smtpd_sender_login_maps"):
+            return _DUNNO
+        sender = s.tx.sender
+        if s.sasl_username and which in ("auth", "known"):
+            owners = _sender_owners(ck, step)
+            if owners is None and which == "known":
+                step.detail = "the sender has no owner"
+                return _DUNNO
+            names = [n for n in re.split(r"[\s,]+", owners or "") if n]
+            if any(n.casefold() == s.sasl_username.casefold() for n in names):
+                step.detail = f"owned by {s.sasl_username}"
+                return _DUNNO
+            step.verdict = "REJECT"
+            ck.reject(553, "5.7.1", f"<{sender}>: Sender address rejected: "
+                                    f"not owned by user {s.sasl_username}")
+        elif not s.sasl_username and which in ("unauth", "known"):
+            if _sender_owners(ck, step) is not None:
+                step.verdict = "REJECT"
+                ck.reject(553, "5.7.1", f"<{sender}>: Sender address rejected: not logged in")
+            step.detail = "the sender has no owner"
+        return _DUNNO
+    return fn
+
+
+def _sender_login_mismatch(ck, kind, step, name, cls):
+    """reject_sender_login_mismatch: the authenticated check, then the unauthenticated one."""
+    _login_mismatch("auth")(ck, kind, step, name, cls)
+    return _login_mismatch("unauth")(ck, kind, step, name, cls)
+
+
 def _not_simulated(ck, kind, step, name, cls):
-    step.detail = "not simulated (needs DNS, SASL or TLS, which come later): no effect"
+    step.detail = "not simulated (needs DNS or a client certificate): no effect"
     return _DUNNO
 
 
@@ -797,7 +876,7 @@ _BUILTINS = {
     "reject_unknown_recipient": _reject_unlisted_recipient,
     "reject_unauth_pipelining": _reject_unauth_pipelining,
     "reject_multi_recipient_bounce": _reject_multi_recipient_bounce,
-    "permit_sasl_authenticated": _not_simulated,
+    "permit_sasl_authenticated": _permit_sasl_authenticated,
     "permit_tls_clientcerts": _not_simulated,
     "permit_tls_all_clientcerts": _not_simulated,
     "reject_plaintext_session": _not_simulated,
@@ -809,10 +888,10 @@ _BUILTINS = {
     "reject_unknown_reverse_client_hostname": _not_simulated,
     "reject_unverified_sender": _not_simulated,
     "reject_unverified_recipient": _not_simulated,
-    "reject_sender_login_mismatch": _not_simulated,
-    "reject_authenticated_sender_login_mismatch": _not_simulated,
-    "reject_unauthenticated_sender_login_mismatch": _not_simulated,
-    "reject_known_sender_login_mismatch": _not_simulated,
+    "reject_sender_login_mismatch": _sender_login_mismatch,
+    "reject_authenticated_sender_login_mismatch": _login_mismatch("auth"),
+    "reject_unauthenticated_sender_login_mismatch": _login_mismatch("unauth"),
+    "reject_known_sender_login_mismatch": _login_mismatch("known"),
     "reject_unlisted_sender": _not_simulated,
     "permit_inet_interfaces": _not_simulated,
     "permit_naked_ip_address": _not_simulated,

@@ -101,9 +101,11 @@ class EngineTLS:
 class Session:
     """Client side of an in-process SMTP session with a simulated host."""
 
-    def __init__(self, host, client_addr: str = "127.0.0.1", *, greet: bool = True) -> None:
+    def __init__(self, host, client_addr: str = "127.0.0.1", *, greet: bool = True,
+                 service: str | int | None = None) -> None:
         self.host = host
-        self.engine = host.smtpd(client_addr)
+        self.engine = host.smtpd(client_addr, service=service) if service is not None \
+            else host.smtpd(client_addr)
         self.transcript: list[tuple[str, str]] = []
         self.banner = ""
         self.tls: EngineTLS | None = None
@@ -140,6 +142,31 @@ class Session:
             self.tls = tls
             self.transcript.append(("TLS", f"{tls.version()} {tls.cipher()[0]}"))
         return reply
+
+    def login(self, user: str, password: str, mechanism: str = "PLAIN") -> str:
+        """AUTH as a mail client does it (PLAIN with an initial response, or LOGIN's
+        two answers); returns the final reply.
+
+        >>> import tempfile
+        >>> from mailsim import init_host, sasl
+        >>> h = init_host(tempfile.mkdtemp() + "/mx", users=["peter"])
+        >>> sasl.set_password(h, "alice", "example.com", "secret")
+        >>> s = h.with_settings(smtpd_sasl_auth_enable="yes").session()
+        >>> s.login("alice@example.com", "wrong", "LOGIN")
+        '535 5.7.8 Error: authentication failed: authentication failure'
+        >>> s.login("alice@example.com", "secret")
+        '235 2.7.0 Authentication successful'
+        """
+        import base64
+        b64 = lambda text: base64.b64encode(text.encode("utf-8")).decode("ascii")
+        if mechanism.upper() == "LOGIN":
+            reply = self.send("AUTH LOGIN")
+            if reply.startswith("334 "):
+                reply = self.send(b64(user))
+            if reply.startswith("334 "):
+                reply = self.send(b64(password))
+            return reply
+        return self.send(f"AUTH {mechanism} {b64(chr(0) + user + chr(0) + password)}")
 
     def send(self, line: str | bytes) -> str:
         """Send one command line (or raw bytes) and return the server's reply text."""

@@ -52,6 +52,14 @@ STARTTLS_SYNTAX = Reply(501, "5.5.4", "Syntax: STARTTLS")
 TLS_ACTIVE = Reply(554, "5.5.1", "Error: TLS already active")
 TLS_UNAVAILABLE = Reply(454, "4.7.0", "TLS not available due to local problem")
 STARTTLS_FIRST = Reply(530, "5.7.0", "Must issue a STARTTLS command first")
+AUTH_OK = Reply(235, "2.7.0", "Authentication successful")
+AUTH_SYNTAX = Reply(501, "5.5.4", "Syntax: AUTH mechanism")
+AUTH_ALREADY = Reply(503, "5.5.1", "Error: already authenticated")
+AUTH_IN_TRANSACTION = Reply(503, "5.5.1", "Error: MAIL transaction in progress")
+AUTH_NEED_TLS = Reply(504, "5.5.4", "Encryption required for requested authentication mechanism")
+AUTH_ABORTED = Reply(501, "5.7.0", "Authentication aborted")
+AUTH_TOO_LONG = Reply(500, "5.5.6", "SASL response limit exceeded")
+AUTH_MULTIPLE = Reply(503, "5.5.4", "Error: multiple AUTH= options")
 
 
 def unsupported_option(opt: str) -> Reply:

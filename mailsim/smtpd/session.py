@@ -25,7 +25,22 @@ smtputf8_enable, smtpd_delay_reject, smtpd_discard_ehlo_keywords,
 smtpd_reject_footer, fast_flush_domains, the restriction lists (see
 :mod:`mailsim.smtpd.check`), and for STARTTLS smtpd_tls_security_level (or
 smtpd_use_tls, smtpd_enforce_tls), smtpd_tls_received_header and the
-parameters :mod:`mailsim.tls.context` reads.
+parameters :mod:`mailsim.tls.context` reads; for AUTH smtpd_sasl_auth_enable,
+smtpd_sasl_type, smtpd_sasl_path, smtpd_sasl_security_options,
+smtpd_sasl_tls_security_options, smtpd_sasl_local_domain,
+smtpd_sasl_mechanism_filter, smtpd_sasl_exceptions_networks,
+smtpd_sasl_response_limit, smtpd_sasl_authenticated_header,
+smtpd_tls_auth_only and broken_sasl_auth_clients.
+
+AUTH (RFC 4954) follows ``smtpd_sasl_proto.c`` and ``smtpd_sasl_glue.c``: the
+SASL server (:mod:`mailsim.sasl`, Cyrus with the sasldb) is activated per
+connection -- at once, or only after STARTTLS with smtpd_tls_auth_only -- and
+again after STARTTLS with the TLS security options, forgetting any login; EHLO
+announces its mechanisms; a ``334`` challenge puts the engine in a mode where
+the next line is the client's response (``*`` cancels). A login shows in the
+``client=`` log line (``sasl_method=, sasl_username=``), in the Received:
+header (``with ESMTPA``) and in ``permit_sasl_authenticated``. ``service``
+picks a master.cf service whose ``-o`` overrides apply (:func:`service_host`).
 
 STARTTLS (RFC 3207) is a real TLS handshake inside the engine: after
 ``220 2.0.0 Ready to start TLS`` the engine takes TLS records from
@@ -53,6 +68,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from .. import sasl as saslmod
 from ..maps import MapError
 from ..queue import Recipient
 from ..reply import Reply
@@ -61,7 +77,7 @@ from . import replies as R
 from .address import extract_address, split_argument
 from .check import Checker, Decision, Rejected, valid_hostname, valid_literal
 
-__all__ = ["SMTPDSession", "Transaction"]
+__all__ = ["SMTPDSession", "Transaction", "service_host"]
 
 # smtpd's command table, in its order (the "disconnect" log line counts in this order)
 _COMMANDS = ("HELO", "EHLO", "XCLIENT", "XFORWARD", "STARTTLS", "AUTH", "MAIL", "RCPT",
@@ -81,6 +97,90 @@ def quote_local(addr: str) -> str:
             local.startswith(".") or local.endswith(".") or ".." in local:
         local = '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"{local}@{domain}" if at else local
+
+
+class _TaggedLog:
+    """The host's log, written with another syslog_name (master.cf ``-o syslog_name=``)."""
+
+    def __init__(self, log, syslog_name: str) -> None:
+        self._log = log
+        self._name = syslog_name
+
+    def write(self, daemon: str, pid: int, text: str) -> str:
+        saved = self._log.syslog_name
+        self._log.syslog_name = self._name
+        try:
+            return self._log.write(daemon, pid, text)
+        finally:
+            self._log.syslog_name = saved
+
+    def __getattr__(self, name: str):
+        return getattr(self._log, name)
+
+
+class _ServiceHost:
+    """A host as one master.cf service's smtpd sees it: main.cf plus the service's
+    ``-o name=value`` overrides (everything else is the host itself)."""
+
+    def __init__(self, host, conf) -> None:
+        object.__setattr__(self, "_host", host)
+        object.__setattr__(self, "conf", conf)
+
+    def __getattr__(self, name: str):
+        return getattr(self._host, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._host, name, value)
+
+
+def service_host(host, service: str | int | None):
+    """(host as the smtpd of master.cf service ``service`` sees it, the service's name).
+
+    ``service`` is a service name (``submission``, ``127.0.0.1:587``) or a port
+    (``587``); the matching ``inet`` entry running smtpd supplies its ``-o``
+    overrides (``smtpd_tls_security_level=encrypt``, ``smtpd_sasl_auth_enable=yes``,
+    ``syslog_name=postfix/submission`` ...), as master(8) passes them to that
+    service's smtpd processes. No such entry: the host as it is.
+
+    >>> import tempfile
+    >>> from mailsim import init_host
+    >>> h = init_host(tempfile.mkdtemp() + "/mx")
+    >>> with open(h.path("/etc/postfix/master.cf"), "a") as f:
+    ...     _ = f.write("submission inet n - y - - smtpd\\n  -o syslog_name=postfix/submission\\n"
+    ...                 "  -o smtpd_sasl_auth_enable=yes\\n")
+    >>> view, name = service_host(h, 587)
+    >>> name, view.conf["smtpd_sasl_auth_enable"], h.conf["smtpd_sasl_auth_enable"]
+    ('submission', 'yes', 'no')
+    """
+    if service is None:
+        return host, "smtp"
+    from ..smtp.addr import SERVICES
+    want = str(service).rpartition(":")[2].lower()
+    entry = None
+    for e in host.master_entries():
+        if e.type != "inet" or e.program != "smtpd":
+            continue
+        name = e.service.rpartition(":")[2].lower()
+        port = name if name.isdigit() else str(SERVICES.get(name, ""))
+        if want in (name, port) or (want.isdigit() and port == want):
+            entry = e
+            break
+    if entry is None:
+        return host, str(service)
+    name = entry.service.rpartition(":")[2]
+    params = entry.params
+    if not params:
+        return host, name
+    # one configuration per service and main.cf (smtpd processes keep theirs until reload)
+    cache = host.__dict__.setdefault("_service_confs", {})
+    key = (host.conf, name, tuple(params.items()))     # the conf itself: an id may be reused
+    conf = cache.get(key)
+    if conf is None:
+        if len(cache) > 32:
+            cache.clear()
+        conf = cache[key] = host.with_settings(service_name=name, process_name="smtpd",
+                                               **params).conf
+    return _ServiceHost(host, conf), name
 
 
 @dataclass
@@ -105,10 +205,15 @@ class SMTPDSession:
     client goes away first, call :meth:`lost`.
     """
 
-    def __init__(self, host, client_addr: str = "127.0.0.1", client_port: int = 0) -> None:
+    def __init__(self, host, client_addr: str = "127.0.0.1", client_port: int = 0,
+                 service: str | int | None = None) -> None:
+        host, self.service = service_host(host, service)
         c = self.conf = host.conf
         self.host = host
         self.log = host.log
+        syslog_name = c.get("syslog_name") or "postfix"
+        if syslog_name != getattr(host.log, "syslog_name", syslog_name):
+            self.log = _TaggedLog(host.log, syslog_name)
         self.pid = host.next_pid()
         self.client_addr = client_addr
         self.client_port = client_port
@@ -159,19 +264,106 @@ class SMTPDSession:
         self._tls: tlsctx.ServerConnection | None = None   # this connection's TLS, once started
         self.tls_info: tlsctx.TLSInfo | None = None        # what was negotiated
         self._tls_pending = False
+        # SASL (smtpd_sasl_glue.c): the server while "active", and who logged in
+        self.sasl: saslmod.Server | None = None
+        self.sasl_username: str | None = None
+        self.sasl_method: str | None = None
+        self.sasl_sender: str | None = None      # MAIL FROM's AUTH=, until mail_reset()
+        self._auth_mech = ""
+        self._auth_overflow: bytes | None = None
         self.fatal = self._startup_check()
         if self.fatal:
-            # smtpd exits before it speaks: master(8) logs it and the client sees the
-            # connection close without a greeting.
-            self.log.write("smtpd", self.pid, f"fatal: {self.fatal}")
-            self.log.write("master", self.host.master_pid(),
-                           f"warning: process /usr/lib/postfix/sbin/smtpd pid {self.pid} exit status 1")
-            self.closed = self.greeted = True
+            self._die(self.fatal)
             return
         self._tls_init()
         for w in self._peer_warnings:       # "hostname X does not resolve to address Y"
             self.log.write("smtpd", self.pid, f"warning: {w}")
         self.log.write("smtpd", self.pid, f"connect from {self.client_namaddr}")
+        # SASL for plaintext mode: not with smtpd_tls_auth_only (then after STARTTLS)
+        if self.sasl_enabled and not self.stand_alone and not c.bool("smtpd_tls_auth_only"):
+            self._sasl_activate("smtpd_sasl_security_options")
+
+    def _die(self, fatal: str, warnings: tuple[str, ...] = ()) -> None:
+        """smtpd exits (fatal): master(8) logs it; the client sees the connection close,
+        without a greeting if none was sent yet."""
+        for w in warnings:
+            self.log_warning(w)
+        self.fatal = fatal
+        self.log.write("smtpd", self.pid, f"fatal: {fatal}")
+        self.host.log.write("master", self.host.master_pid(),
+                            f"warning: process /usr/lib/postfix/sbin/smtpd pid {self.pid} exit status 1")
+        self.closed = self.greeted = True
+        self._mode = "command"
+
+    # -- SASL (smtpd_sasl_glue.c, smtpd_sasl_proto.c) -------------------------------------------
+    @property
+    def sasl_enabled(self) -> bool:
+        return self.conf.bool("smtpd_sasl_auth_enable")
+
+    def _sasl_activate(self, options_param: str) -> None:
+        """smtpd_sasl_activate(): a SASL server for this connection and its mechanism
+        list (what EHLO announces); without mechanisms smtpd dies."""
+        self.sasl_username = self.sasl_method = self.sasl_sender = None
+        c = self.conf
+        kind = c.get("smtpd_sasl_type") or "cyrus"
+        if kind == "dovecot":
+            path = c.get("smtpd_sasl_path") or "smtpd"
+            self._die("no SASL authentication mechanisms",
+                      (f"SASL: Connect to Dovecot auth socket '{path}' failed: "
+                       "No such file or directory",))
+            return
+        try:
+            srv = saslmod.Server(self.host, c, self._sasl_log,
+                                 security_options=c.get(options_param) or "")
+        except saslmod.SaslFatal as e:
+            self._die(str(e), e.warnings)
+            return
+        announced = saslmod.mechanism_filter(self.host, c, srv.listed)
+        if not announced:
+            self._die(f"smtpd_sasl_mechanism_filter discards all mechanisms in '{srv.mechanisms}'")
+            return
+        srv.announced = " ".join(announced)
+        self.sasl = srv
+
+    def _sasl_log(self, line: str) -> None:
+        self.log.write("smtpd", self.pid, line)
+
+    def _sasl_deactivate(self) -> None:
+        self.sasl = None
+        self.sasl_username = self.sasl_method = self.sasl_sender = None
+
+    def _sasl_exception(self) -> bool:
+        """smtpd_sasl_exceptions_networks: clients that are not offered AUTH in EHLO."""
+        nets = self.conf.list("smtpd_sasl_exceptions_networks")
+        if not nets:
+            return False
+        from ..domains import match_network
+        try:
+            return match_network(self.client_addr, nets,
+                                 lookup=lambda spec, key: self.host.open_map(spec).lookup(key))
+        except MapError:
+            return True
+
+    def auth_with_suffix(self) -> str:
+        """RFC 3848: "A" when the client authenticated (``with ESMTPA``, ``ESMTPSA``)."""
+        return "A" if self.sasl_username and self.protocol == "ESMTP" else ""
+
+    def auth_received_lines(self) -> list[str]:
+        """smtpd_sasl_authenticated_header = yes: ``(Authenticated sender: NAME)``."""
+        if not self.sasl_username or not self.conf.bool("smtpd_sasl_authenticated_header"):
+            return []
+        return [f"\t(Authenticated sender: {_comment_sanitize(self.sasl_username)})"]
+
+    def client_log_suffix(self) -> str:
+        """``, sasl_method=PLAIN, sasl_username=alice, sasl_sender=...`` of the client= line."""
+        out = ""
+        if self.sasl_method:
+            out += f", sasl_method={self.sasl_method}"
+        if self.sasl_username:
+            out += f", sasl_username={self.sasl_username}"
+        if self.sasl_sender is not None:
+            out += f", sasl_sender={self.sasl_sender}"
+        return out
 
     # -- the transport's interface -------------------------------------------------------------
     def greeting(self) -> bytes:
@@ -209,11 +401,39 @@ class SMTPDSession:
             out.append(self._tls_start())
         return b"".join(out)
 
+    def _auth_input(self) -> bytes | None:
+        """A client response during AUTH (None: not a whole line yet)."""
+        limit = self.conf.int("smtpd_sasl_response_limit")
+        nl = self._buf.find(b"\n")
+        if self._auth_overflow is not None:       # skipping the rest of an overlong line
+            if nl < 0:
+                self._buf = b""
+                return None
+            self._buf = self._buf[nl + 1:]
+            return self._auth_response(None)
+        if nl < 0:
+            if len(self._buf) > limit:
+                self._auth_overflow = self._buf[:limit]
+                self._buf = b""
+            return None
+        raw, self._buf = self._buf[:nl], self._buf[nl + 1:]
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if len(raw) >= limit:
+            self._auth_overflow = raw[:limit]
+            return self._auth_response(None)
+        return self._auth_response(raw)
+
     def _run(self) -> bytes:
         """The command loop over what is buffered (plaintext, or what TLS decrypted)."""
         out: list[bytes] = []
         while not self.closed and not self._tls_pending:
-            if self._mode == "command":
+            if self._mode == "auth":
+                r = self._auth_input()
+                if r is None:
+                    break
+                out.append(r)
+            elif self._mode == "command":
                 nl = self._buf.find(b"\n")
                 if nl < 0:
                     if len(self._buf) > 4 * self._limit:      # keep reading, but only so much
@@ -285,6 +505,12 @@ class SMTPDSession:
                 return out
             self.tls_info = conn.info
             data = b""
+            if self.sasl_enabled and not self.stand_alone:
+                # smtpd_start_tls(): forget any login, offer the mechanisms allowed over TLS
+                self._sasl_deactivate()
+                self._sasl_activate("smtpd_sasl_tls_security_options")
+                if self.closed:
+                    return conn.output()
         plain, end = conn.decrypt(data)
         self._buf += plain
         conn.encrypt(self._run())
@@ -331,14 +557,24 @@ class SMTPDSession:
                          "message_size_limit", "line_length_limit"):
                 self.conf.list(name)
             for name in ("smtpd_use_tls", "smtpd_enforce_tls", "smtpd_tls_received_header",
-                         "tls_preempt_cipherlist", "tls_append_default_CA"):
+                         "tls_preempt_cipherlist", "tls_append_default_CA",
+                         "smtpd_sasl_auth_enable", "smtpd_tls_auth_only",
+                         "broken_sasl_auth_clients", "smtpd_sasl_authenticated_header"):
                 self.conf.bool(name)
+            limit = self.conf.int("smtpd_sasl_response_limit")
+            if limit < 12288:      # get_mail_conf_int()'s minimum
+                return f"invalid smtpd_sasl_response_limit parameter value {limit} < 12288"
             self.conf.time("smtpd_tls_session_cache_timeout")
             self.tls_policy = tlsctx.server_policy(self.conf)
         except (ConfigError, ValueError) as e:
             return str(e)
         if self.tls_policy.fatal:
             return self.tls_policy.fatal
+        kind = self.conf.get("smtpd_sasl_type") or ""
+        if self.conf.bool("smtpd_sasl_auth_enable") and kind not in ("cyrus", "dovecot"):
+            # xsasl_server_init(): smtpd_sasl_initialize() gives up
+            self.log_warning(f"unsupported SASL server implementation: {kind}")
+            return "SASL per-process initialization failed"
         working = {"reject_unauth_destination", "defer_unauth_destination", "reject", "defer",
                    "defer_if_permit", "check_relay_domains"}
         lists = self.conf.list("smtpd_relay_restrictions") + self.conf.list("smtpd_recipient_restrictions")
@@ -538,7 +774,7 @@ class SMTPDSession:
         reply, ok = handler(args, line)
         if ok:
             self.counts[name][0] += 1
-        else:
+        elif ok is False:
             self.error_count += 1
         if verb in _LIMITED:
             if self.junk_cmds > c.int("smtpd_junk_command_limit"):
@@ -578,6 +814,9 @@ class SMTPDSession:
         me = self.conf["myhostname"]
         if not esmtp:
             return Reply(250, None, me), True
+        if self._discard and "ENHANCEDSTATUSCODES" not in self._discard \
+                and "SILENT-DISCARD" not in self._discard:
+            self.log.write("smtpd", self.pid, f"discarding EHLO keywords: {_ehlo_mask_names(self._discard)}")
         return Reply(250, None, me, tuple(self.ehlo_keywords())), True
 
     def cmd_ehlo(self, args, line):
@@ -592,6 +831,10 @@ class SMTPDSession:
         kw.append("ETRN")
         if self.tls_available():
             kw.append("STARTTLS")
+        if "AUTH" not in self._discard and self.sasl is not None and not self._sasl_exception():
+            kw.append(f"AUTH {self.sasl.announced}")
+            if c.bool("broken_sasl_auth_clients"):
+                kw.append(f"AUTH={self.sasl.announced}")
         kw += ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN"]
         if c.bool("smtputf8_enable"):
             kw.append("SMTPUTF8")
@@ -653,8 +896,13 @@ class SMTPDSession:
                     return Reply(552, "5.3.4", "Message size exceeds file system imposed limit"), False
             elif up == "SMTPUTF8" and c.bool("smtputf8_enable") and "SMTPUTF8" not in self._discard:
                 opts["SMTPUTF8"] = "yes"
-            elif up.startswith("AUTH=") and not c.bool("smtpd_sasl_auth_enable"):
-                pass          # without SASL, Postfix ignores AUTH= (RFC 4954 section 5)
+            elif up.startswith("AUTH="):
+                # smtpd_sasl_mail_opt(): kept (printable) for the client= line and the
+                # queue file, until the transaction is reset; "<>" means no one
+                if self.sasl_sender is not None:
+                    return R.AUTH_MULTIPLE, False
+                if p[5:] != "<>":
+                    self.sasl_sender = "".join(ch if " " <= ch <= "~" else "?" for ch in p[5:])
             elif up.startswith("RET="):
                 if "RET" in opts or up[4:] not in ("FULL", "HDRS"):
                     return R.BAD_RET, False
@@ -764,7 +1012,8 @@ class SMTPDSession:
         if self.tx.queue_id is None:
             self.tx.file = self.host.new_queue_file()
             self.tx.queue_id = self.tx.file.queue_id
-            self.log.write("smtpd", self.pid, f"{self.tx.queue_id}: client={self.client_namaddr}")
+            self.log.write("smtpd", self.pid, f"{self.tx.queue_id}: client={self.client_namaddr}"
+                                              f"{self.client_log_suffix()}")
         if not orcpt:
             orcpt = "rfc822;" + (tok[1:-1] if tok.startswith("<") and tok.endswith(">") else tok)
         self.tx.recipients.append(Recipient(addr, addr, notify, orcpt))
@@ -947,6 +1196,7 @@ class SMTPDSession:
         self._bdat_active = False
         self._bdat_error = False
         self._overshoot = 0
+        self.sasl_sender = None              # mail_reset() -> smtpd_sasl_mail_reset()
 
     def cmd_rset(self, args, line) -> tuple[Reply, bool]:
         if args:
@@ -1041,13 +1291,121 @@ class SMTPDSession:
         self._reset_tx()
         return R.TLS_GO, True
 
-    def cmd_auth(self, args, line) -> tuple[Reply, bool]:
-        return R.AUTH_NOT_ENABLED, False
+    def cmd_auth(self, args, line) -> tuple[Reply, bool | None]:
+        """smtpd_sasl_auth_cmd(): the checks in Postfix's order, then the SASL exchange.
+
+        A challenge (``334 ...``) leaves the command open (``None``): the client's
+        next line is its response (:meth:`_auth_response`), ``*`` cancels."""
+        c = self.conf
+        if c.bool("smtpd_helo_required") and self.helo_name is None:
+            return R.SEND_HELO, False
+        if self.stand_alone or self.sasl is None or "AUTH" in self._discard:
+            return R.AUTH_NOT_ENABLED, False
+        if self.tx is not None:
+            return R.AUTH_IN_TRANSACTION, False
+        if c.bool("smtpd_tls_auth_only") and self.tls_info is None:
+            return R.AUTH_NEED_TLS, False
+        if self.sasl_username:
+            return R.AUTH_ALREADY, False
+        if len(args) not in (1, 2):
+            return R.AUTH_SYNTAX, False
+        self._auth_mech = args[0]
+        return self._auth_result(self.sasl.start(args[0], args[1] if len(args) == 2 else None))
+
+    def _auth_result(self, step: saslmod.Step) -> tuple[Reply, bool | None]:
+        """smtpd_sasl_authenticate(): a challenge, success, or the failure and its warning."""
+        mech = self._auth_mech
+        if step.status == "more":
+            self._mode = "auth"
+            return Reply(334, None, step.text), None
+        self._mode = "command"
+        if step.status == "done":
+            self.sasl_username = _printable(self.sasl.username or "")
+            self.sasl_method = _printable(mech)
+            return R.AUTH_OK, True
+        reason = step.text or "(reason unavailable)"
+        user = self.sasl.username
+        self.log_warning(f"{self.client_namaddr}: SASL {mech[:100]} authentication failed: "
+                         f"{reason}, sasl_username={_printable(user)[:100] if user else '(unavailable)'}")
+        if step.status == "temp":
+            return Reply(454, "4.7.0", f"Temporary authentication failure: {reason}"), False
+        return Reply(535, "5.7.8", f"Error: authentication failed: {reason}"), False
+
+    def _auth_response(self, raw: bytes | None) -> bytes:
+        """The client's answer to a 334 challenge (None: longer than smtpd_sasl_response_limit)."""
+        if raw is None:
+            shown = "".join(chr(b) if 32 <= b < 127 else "?" for b in self._auth_overflow[:30])
+            self._auth_overflow = None
+            self.log_warning(f"{self.client_namaddr}: request longer than "
+                             f"{self.conf.int('smtpd_sasl_response_limit')}: {shown}...")
+            self._mode = "command"
+            reply, ok = R.AUTH_TOO_LONG, False
+        elif raw == b"*":
+            self.log_warning(f"{self.client_namaddr}: SASL {self._auth_mech} authentication aborted")
+            self._mode = "command"
+            reply, ok = R.AUTH_ABORTED, False
+        else:
+            reply, ok = self._auth_result(self.sasl.next(raw.decode("utf-8", "surrogateescape")))
+        if ok:
+            self.counts["AUTH"][0] += 1
+        elif ok is False:
+            self.error_count += 1
+        out = self._wire(reply)
+        if ok is False and self.error_count >= self.conf.int("smtpd_soft_error_limit"):
+            self.delay += self.conf.time("smtpd_error_sleep_time")
+        return out + (self._check_error_limit() if ok is not None else b"")
 
     def cmd_xclient(self, args, line) -> tuple[Reply, bool]:
         return R.NO_AUTHORIZATION, False
 
     cmd_xforward = cmd_xclient
+
+
+def _printable(text: str) -> str:
+    """Postfix's printable(text, '?'): anything but printable ASCII (UTF-8 kept) -> '?'."""
+    return "".join(ch if ch.isprintable() and not 0xDC80 <= ord(ch) <= 0xDCFF else "?"
+                   for ch in text)
+
+
+def _comment_sanitize(text: str) -> str:
+    """smtpd.c comment_sanitize(): printable ASCII only, no backslash, balanced parentheses.
+
+    >>> _comment_sanitize("a(b))\\\\c(")
+    'a(b)??c()'
+    """
+    out, depth = [], 0
+    for ch in text:
+        if not " " <= ch <= "~" or ch == "\\":
+            out.append("?")
+        elif ch == "(":
+            depth += 1
+            out.append(ch)
+        elif ch == ")":
+            if depth:
+                depth -= 1
+                out.append(ch)
+            else:
+                out.append("?")
+        else:
+            out.append(ch)
+    return "".join(out) + ")" * depth
+
+
+#: global/ehlo_mask.c's table, in its order (str_ehlo_mask() names bits this way)
+_EHLO_MASK = ("8BITMIME", "AUTH", "ETRN", "PIPELINING", "SIZE", "VERP", "VRFY", "XCLIENT",
+              "XFORWARD", "STARTTLS", "ENHANCEDSTATUSCODES", "DSN", "SMTPUTF8", "CHUNKING",
+              "SILENT-DISCARD")
+
+
+def _ehlo_mask_names(discard: set[str]) -> str:
+    """``discarding EHLO keywords: ...`` names the keywords in ehlo_mask.c's order
+    (SMTPUTF8 as ``EHLO_MASK_SMTPUTF8``, the first name the table has for that bit).
+
+    >>> _ehlo_mask_names({"AUTH", "SMTPUTF8", "PIPELINING"})
+    'AUTH PIPELINING EHLO_MASK_SMTPUTF8'
+    """
+    return " ".join("EHLO_MASK_SMTPUTF8" if k == "SMTPUTF8" else k
+                    for k in _EHLO_MASK if k in discard)
 
 
 def _unescape(text: str) -> str:
