@@ -160,9 +160,10 @@ def received(mbox: str) -> list[str]:
 
 def test_every_shipped_lab_has_a_test():
     # faults: tests/test_faults.py; virtual-hosting, open-relay, broken-configs:
-    # tests/test_shipped_labs_more.py
+    # tests/test_shipped_labs_more.py; tls: tests/test_lab_tls.py
     assert set(shipped_labs()) == {"single-host", "two-domains", "smarthost", "backup-mx",
-                                   "faults", "virtual-hosting", "open-relay", "broken-configs"}
+                                   "faults", "virtual-hosting", "open-relay", "broken-configs",
+                                   "tls"}
 
 
 def test_single_host(tmp_path):

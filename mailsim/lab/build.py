@@ -13,6 +13,12 @@ the host knows its own address, as a Debian machine with a static address
 does) and -- only in a lab without zone files, where it is the lab's whole
 name service -- every other lab host.
 
+TLS, from lab.toml's ``[lab] ca`` and ``[hosts.tls]`` (:func:`install_tls`):
+the lab CA's certificate in ``/etc/ssl/certs/lab-ca.pem`` on every host of a
+lab with a CA; a key and certificate in ``/etc/postfix/tls/`` (signed by the
+lab CA, or self-signed) and the main.cf lines that name them, before the
+host's own ``main_cf``.
+
 Defaults a lab host gets before its own ``main_cf``: ``mynetworks =
 127.0.0.1/32, ADDRESS/32`` (the machine itself; the lab's client at
 127.0.0.1 may relay, as in the recordings). Everything else is Debian's.
@@ -42,7 +48,7 @@ from ..conf.postconf import edit_main_cf
 from ..host import Host, init_host
 from .config import HostSpec, LabError
 
-__all__ = ["create_host", "hosts_file", "file_path", "default_settings"]
+__all__ = ["create_host", "hosts_file", "file_path", "default_settings", "install_tls"]
 
 
 def _net(addr: str) -> str:
@@ -79,16 +85,47 @@ def file_path(name: str) -> str:
     return "/etc/postfix/" + name
 
 
+def install_tls(host: Host, spec: HostSpec, ca=None, filename: str = "lab.toml") -> dict[str, str]:
+    """The lab CA's certificate (``ca``, a :class:`mailsim.tls.certs.CA`) and the
+    certificate ``spec.tls`` asks for, written into ``host``; returns the main.cf
+    settings that name them.
+
+    >>> import tempfile
+    >>> from mailsim.lab.config import TLSSpec
+    >>> spec = HostSpec("mx", ("127.0.0.2",), "mx.example.org", tls=TLSSpec("self-signed"))
+    >>> h = init_host(tempfile.mkdtemp() + "/mx", hostname="mx.example.org")
+    >>> install_tls(h, spec)
+    {'smtpd_tls_cert_file': '/etc/postfix/tls/cert.pem', 'smtpd_tls_key_file': '/etc/postfix/tls/key.pem'}
+    """
+    from ..tls import certs
+    kind = spec.tls.certificate
+    names = list(spec.tls.names or (spec.hostname,))
+    if ca is not None:
+        path = host.path(certs.LAB_CA_FILE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(ca.pem)
+    if kind == "ca":
+        if ca is None:
+            raise LabError(f'{filename}:{spec.tls.line}: host "{spec.name}": certificate = "ca" '
+                           'needs a lab CA -- add ca = "mailsim Lab CA" to [lab]')
+        return certs.issue(ca, host, names=names).settings()
+    if kind == "self-signed":
+        return certs.self_signed(host, names[0], san=names if len(names) > 1 else None).settings()
+    return {}
+
+
 def create_host(root: Path, spec: HostSpec, others: list[HostSpec], *, clock: Clock,
-                seed: int = 0, force: bool = False, filename: str = "lab.toml") -> Host:
-    """Create the host folder ``root`` for ``spec`` (see the module docstring)."""
+                seed: int = 0, force: bool = False, filename: str = "lab.toml", ca=None) -> Host:
+    """Create the host folder ``root`` for ``spec`` (see the module docstring);
+    ``ca``: the lab's CA (:class:`mailsim.tls.certs.CA`), if it has one."""
     root = Path(root)
     if force and root.exists():
         shutil.rmtree(root)
-    init_host(root, hostname=spec.hostname, users=list(spec.users), clock=clock)
+    fresh = init_host(root, hostname=spec.hostname, users=list(spec.users), clock=clock)
     (root / "etc/hosts").write_text(hosts_file(spec, others))
     main_cf = root / "etc/postfix/main.cf"
-    settings = {**default_settings(spec), **spec.main_cf}
+    tls = install_tls(fresh, spec, ca, filename)
+    settings = {**default_settings(spec), **tls, **spec.main_cf}
     try:
         text = edit_main_cf(main_cf.read_text(), "e", [f"{k} = {v}" for k, v in settings.items()])
     except Exception as e:                     # postconf's fatal: a bad name or value

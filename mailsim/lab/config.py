@@ -15,6 +15,7 @@ lab.toml, with every key (only ``hosts.name``, ``hosts.address`` and
     seed = 1                          # the same seed gives the same run
     start = 2026-11-25T09:00:00Z      # the simulated clock's start (UTC)
     client = "127.0.0.1"              # where `lab send` connects from
+    ca = "mailsim Lab CA"             # a lab CA (LAB/ca/), made on first load
 
     [[hosts]]
     name = "mail"                     # hosts/mail/, and the name in every command
@@ -26,6 +27,9 @@ lab.toml, with every key (only ``hosts.name``, ``hosts.address`` and
     relayhost = "[smtp.isp.example.net]"
     [hosts.files]                     # tables written (and compiled) when it is created
     "/etc/postfix/transport" = "example.net  smtp:[127.0.0.4]\\n"
+    [hosts.tls]                       # a key and certificate made when it is created
+    certificate = "ca"                # "ca" (signed by the lab CA), "self-signed" or "none"
+    names = ["mail.example.com"]      # the names it certifies (default: hostname)
 
     [[links]]
     between = ["mail", "mx1"]
@@ -45,6 +49,19 @@ lab.toml, with every key (only ``hosts.name``, ``hosts.address`` and
 
 The ``main_cf`` and ``files`` settings apply once, when the host folder is
 created; afterwards the learner edits the host's own files, as on a server.
+
+TLS (:mod:`mailsim.tls.certs`): with ``[lab] ca`` the lab has a CA, made in
+``LAB/ca/`` (``ca.crt``, ``ca.key``) when the lab is first loaded, and every
+host gets its certificate in ``/etc/ssl/certs/lab-ca.pem`` (as if the
+administrator had installed it with ``update-ca-certificates``). A host's
+``[hosts.tls]`` makes ``/etc/postfix/tls/key.pem`` and ``cert.pem`` when its
+folder is created -- ``certificate = "ca"``: the lab CA signs it (``openssl
+req -new`` + ``openssl x509 -req``); ``"self-signed"``: ``openssl req -x509``
+-- and writes the main.cf lines that name them (``smtpd_tls_cert_file``,
+``smtpd_tls_key_file``; for ``"ca"`` also ``smtpd_tls_CAfile`` and
+``smtp_tls_CAfile`` = the lab CA). It sets no security level: write
+``smtpd_tls_security_level`` and ``smtp_tls_security_level`` in ``main_cf``
+(which also wins over these lines).
 
 Every mistake is reported as ``lab.toml:LINE: what is wrong -- how to fix it``
 (:class:`LabError`), never as a traceback.
@@ -80,18 +97,30 @@ from typing import Any
 from ..clock import DEFAULT_EPOCH
 from .duration import parse_duration, parse_instant
 
-__all__ = ["LabError", "LabConfig", "HostSpec", "LinkSpec", "BridgeSpec", "parse_lab_toml",
-           "load_lab_toml"]
+__all__ = ["LabError", "LabConfig", "HostSpec", "LinkSpec", "BridgeSpec", "TLSSpec",
+           "parse_lab_toml", "load_lab_toml"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_LAB_KEYS = {"name", "description", "seed", "start", "client"}
-_HOST_KEYS = {"name", "address", "addresses", "hostname", "description", "users", "main_cf", "files"}
+_LAB_KEYS = {"name", "description", "seed", "start", "client", "ca"}
+_HOST_KEYS = {"name", "address", "addresses", "hostname", "description", "users", "main_cf", "files",
+              "tls"}
+_TLS_KEYS = {"certificate", "names"}
+#: [hosts.tls] certificate = ...
+CERTIFICATE_KINDS = ("ca", "self-signed", "none")
 _LINK_KEYS = {"between", "latency", "loss", "description"}
 _BRIDGE_KEYS = {"name", "address", "connect", "description"}
 
 
 class LabError(Exception):
     """A mistake in a lab (its lab.toml, a host name, a command): the text says what to fix."""
+
+
+@dataclass(frozen=True)
+class TLSSpec:
+    """A host's ``[hosts.tls]``: which certificate it gets, for which names."""
+    certificate: str = "none"                 # "ca", "self-signed" or "none"
+    names: tuple[str, ...] = ()               # default: the host's hostname
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,6 +134,7 @@ class HostSpec:
     main_cf: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     line: int = 0
+    tls: TLSSpec = field(default_factory=TLSSpec)
 
     @property
     def address(self) -> str:
@@ -146,6 +176,7 @@ class LabConfig:
     filename: str = "lab.toml"
     faults: list = field(default_factory=list)      # mailsim.lab.faults.Fault, lab.toml's
     bridges: list[BridgeSpec] = field(default_factory=list)
+    ca: str | None = None                           # [lab] ca: the lab CA's name
 
     def host(self, name: str) -> HostSpec:
         for h in self.hosts:
@@ -274,6 +305,12 @@ def parse_lab_toml(text: str, filename: str = "lab.toml") -> LabConfig:
             raise _err(filename, lines.key("start", lab_line), str(e)) from None
     cfg.client = _address(lab.get("client", "127.0.0.1"), "[lab] client", filename,
                           lines.key("client", lab_line))
+    if "ca" in lab:
+        ca = _str(lab["ca"], "[lab] ca", filename, lines.key("ca", lab_line)).strip()
+        if not ca:
+            raise _err(filename, lines.key("ca", lab_line), "[lab] ca is the lab CA's name "
+                       "(its CN), e.g. ca = \"mailsim Lab CA\" -- or leave it out")
+        cfg.ca = ca
 
     hosts = data.get("hosts", [])
     if not isinstance(hosts, list) or not hosts:
@@ -282,6 +319,10 @@ def parse_lab_toml(text: str, filename: str = "lab.toml") -> LabConfig:
     seen: dict[str, str] = {}
     for i, h in enumerate(hosts):
         cfg.hosts.append(_host(h, i, filename, lines, seen))
+    for h in cfg.hosts:
+        if h.tls.certificate == "ca" and cfg.ca is None:
+            raise _err(filename, h.tls.line, f'host "{h.name}": certificate = "ca" needs a lab '
+                       'CA -- add ca = "mailsim Lab CA" to [lab] (or use "self-signed")')
     names = [h.name for h in cfg.hosts]
     for i, ln in enumerate(data.get("links", []) or []):
         cfg.links.append(_link(ln, i, filename, lines, names))
@@ -350,9 +391,15 @@ def _fault(f: Any, i: int, filename: str, lines: _Lines, names: list[str], start
         raise _err(filename, lines.key(key, line), text) from None
 
 
-def _find_table(lines: _Lines, name: str) -> int:
+def _find_table(lines: _Lines, name: str, start: int = 0) -> int:
+    """Line of the table ``[name]`` (after line ``start``, before the next ``[[...]]``
+    when ``start`` is given); 0 if not found."""
     pat = re.compile(rf"^\s*\[\s*{re.escape(name)}\s*\]")
     for i, ln in enumerate(lines.lines, 1):
+        if i <= start:
+            continue
+        if start and re.match(r"^\s*\[\[", ln):
+            break
         if pat.match(ln):
             return i
     return 0
@@ -427,7 +474,50 @@ def _host(h: Any, i: int, filename: str, lines: _Lines, seen: dict[str, str]) ->
                                                       "(main.cf continues lines with leading space)")
     return HostSpec(name, addrs, hostname, _str(h.get("description", ""), "description", filename,
                                                 lines.key("description", start)),
-                    tuple(users), tables["main_cf"], tables["files"], start)
+                    tuple(users), tables["main_cf"], tables["files"], start,
+                    _tls(h.get("tls", {}), name, hostname, filename, lines, start))
+
+
+def _tls(t: Any, name: str, hostname: str, filename: str, lines: _Lines, start: int) -> TLSSpec:
+    """A host's ``[hosts.tls]`` table.
+
+    >>> HOST = '[[hosts]]\\nname = "mx"\\naddress = "127.0.0.2"\\nhostname = "mx.example.org"\\n'
+    >>> parse_lab_toml(HOST + '[hosts.tls]\\ncertificate = "self-signed"\\n').hosts[0].tls
+    TLSSpec(certificate='self-signed', names=('mx.example.org',), line=6)
+    >>> parse_lab_toml(HOST + '[hosts.tls]\\ncertificate = "ca"\\n')
+    Traceback (most recent call last):
+    ...
+    mailsim.lab.config.LabError: lab.toml:6: host "mx": certificate = "ca" needs a lab CA -- add ca = "mailsim Lab CA" to [lab] (or use "self-signed")
+    >>> parse_lab_toml(HOST + '[hosts.tls]\\ncertificate = "selfsigned"\\n')
+    Traceback (most recent call last):
+    ...
+    mailsim.lab.config.LabError: lab.toml:6: host "mx": certificate = "selfsigned" -- write "ca" (signed by the lab CA), "self-signed" or "none"
+    >>> parse_lab_toml(HOST + '[hosts.tls]\\ncertificate = "self-signed"\\nnames = "mx"\\n')
+    Traceback (most recent call last):
+    ...
+    mailsim.lab.config.LabError: lab.toml:7: host "mx": names is a list of host names the certificate is for, e.g. names = ["mx.example.org"]
+    """
+    tline = _find_table(lines, "hosts.tls", start) or start
+    if not isinstance(t, dict):
+        raise _err(filename, lines.key("tls", start), "tls must be a table: [hosts.tls] after "
+                                                      "the host's keys")
+    _check_keys(t, _TLS_KEYS, "[hosts.tls]", filename, lines, tline)
+    cline = lines.key("certificate", tline) if "certificate" in t else tline
+    kind = _str(t.get("certificate", "none"), "[hosts.tls] certificate", filename, cline)
+    if kind not in CERTIFICATE_KINDS:
+        raise _err(filename, cline, f'host "{name}": certificate = "{kind}" -- write "ca" '
+                   '(signed by the lab CA), "self-signed" or "none"')
+    nline = lines.key("names", tline) if "names" in t else tline
+    names = t.get("names", [hostname])
+    ok = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.?$")
+    if (not isinstance(names, list) or not names
+            or not all(isinstance(n, str) and ok.match(n) for n in names)):
+        raise _err(filename, nline, f'host "{name}": names is a list of host names the '
+                   f'certificate is for, e.g. names = ["{hostname}"]')
+    if "names" in t and kind == "none":
+        raise _err(filename, nline, f'host "{name}": names without a certificate -- add '
+                   'certificate = "ca" or "self-signed"')
+    return TLSSpec(kind, tuple(n.rstrip(".") for n in names), cline)
 
 
 def _link(ln: Any, i: int, filename: str, lines: _Lines, names: list[str]) -> LinkSpec:

@@ -121,9 +121,9 @@ class LabSession(Session):
     """An SMTP session from a client into a lab host; when it ends, the lab delivers
     what it queued (on every host it reaches) at once, as a real network would."""
 
-    def __init__(self, lab: "Lab", host: Host, client_addr: str) -> None:
+    def __init__(self, lab: "Lab", host: Host, client_addr: str, service=None) -> None:
         self.lab = lab
-        super().__init__(host, client_addr)
+        super().__init__(host, client_addr, service=service)
 
     def _ended(self) -> None:
         self.lab.settle()
@@ -168,6 +168,7 @@ class Lab:
         dns = _load_dns(root, clock)
         network = Network({h.name: h.addresses for h in cfg.hosts}, cfg.links, cfg.bridges,
                           seed=cfg.seed)
+        ca = _lab_ca(root, cfg, clock, force)
         hosts: dict[str, Host] = {}
         for spec in cfg.hosts:
             hroot = root / "hosts" / spec.name
@@ -179,7 +180,7 @@ class Lab:
                 # without zone files etc/hosts is the lab's name service
                 others = [] if dns is not None else [o for o in cfg.hosts if o.name != spec.name]
                 host = create_host(hroot, spec, others, clock=clock, seed=seed, force=force,
-                                   filename=cfg.filename)
+                                   filename=cfg.filename, ca=ca)
             else:
                 host = Host(hroot, clock=clock, seed=seed)
             hosts[spec.name] = host
@@ -325,7 +326,9 @@ class Lab:
                            + (f" -- {via} is stopped (start it: lab.start({via!r}))"
                               if not self.network.is_up(via) else ""))
         self.network.connections.append(Connection(now, client, client, via, addr, port, "connected"))
-        return LabSession(self, self.network.hooked(via, host), client)
+        # the master.cf service on that port (587: submission, with its -o overrides)
+        return LabSession(self, self.network.hooked(via, host), client,
+                          service=None if port == 25 else port)
 
     def send(self, from_: str, to: str | list[str], *, via: str | None = None,
              message: str | bytes | None = None, client: str | None = None,
@@ -630,6 +633,18 @@ def _queue_files(spool: Path, queues=("incoming", "active", "deferred", "hold"))
             for f in files:
                 if not f.startswith("."):
                     yield Path(dirpath) / f
+
+
+def _lab_ca(root: Path, cfg: LabConfig, clock, force: bool):
+    """lab.toml's ``[lab] ca``: the lab CA in ``LAB/ca/``, made on first load (and
+    again with ``force``); None without one."""
+    if cfg.ca is None:
+        return None
+    from ..tls import certs
+    d = root / "ca"
+    if force or not (d / "ca.crt").is_file() or not (d / "ca.key").is_file():
+        return certs.make_ca(d, cfg.ca, clock=clock)
+    return certs.load_ca(d, clock=clock)
 
 
 def _has_zones(root: Path) -> bool:
