@@ -24,18 +24,21 @@ import shutil
 import smtplib
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from conformance import tls_certificate
-from mailsim import sasl
-from mailsim.clock import SimClock
-from mailsim.host import Host, init_host
-from mailsim.serve import background, free_port
-from mailsim.smtpd.client import EngineTLS, client_context
+sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
+from conformance import tls_certificate  # noqa: E402
+from record_client import read_text_reply  # noqa: E402
+from mailsim import sasl  # noqa: E402
+from mailsim.clock import SimClock  # noqa: E402
+from mailsim.host import Host, init_host  # noqa: E402
+from mailsim.serve import background, free_port  # noqa: E402
+from mailsim.smtpd.client import EngineTLS, client_context  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden" / "auth"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.json"))
@@ -117,25 +120,7 @@ def replay_engine(host: Host, session: dict, port: int) -> list[str]:
 
 
 def _read_reply(sock, buf: bytearray) -> str:
-    while True:
-        text = bytes(buf).decode("latin-1")
-        pos = 0
-        for line in text.splitlines(keepends=True):
-            if not line.endswith("\n"):
-                break
-            pos += len(line)
-            if len(line) < 4 or line[3:4] != "-":
-                del buf[:pos]
-                return text[:pos]
-        try:
-            chunk = sock.recv(65536)
-        except (socket.timeout, OSError):
-            chunk = b""
-        if not chunk:
-            out = bytes(buf).decode("latin-1")
-            buf.clear()
-            return out
-        buf.extend(chunk)
+    return read_text_reply(sock, buf, errors=(socket.timeout, OSError))
 
 
 def replay_socket(port: int, session: dict) -> list[str]:

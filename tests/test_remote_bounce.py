@@ -32,23 +32,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from client_replay import QID, RFCDATE, EnginePeer, init_like, unstamped  # noqa: E402
 from conformance import GOLDEN, numbered, per_message, replay_inprocess  # noqa: E402
 
-from mailsim.host import Host, init_host  # noqa: E402
-from mailsim.smtp.connect import ChannelTimeout, ConnectFailure, _BufferedChannel  # noqa: E402
-from mailsim.smtp.peer import Script, _Conversation, _wire  # noqa: E402
+from mailsim.host import Host  # noqa: E402
+from mailsim.smtp.peer import Script  # noqa: E402
 
 REC = GOLDEN / "remote-bounce"
 CASES = sorted(p.stem for p in REC.glob("*.json"))
-#: main.cf settings of the instance that name its private folders (mailsim's host has its own)
-PATHS = {"config_directory", "data_directory", "queue_directory", "maillog_file",
-         "maillog_file_prefixes", "virtual_mailbox_base"}
 
-# -- masks: only what differs between two runs, in Postfix too ---------------------------------
-#: queue ids, numbered by first appearance (the same id must stay the same id)
-QID = re.compile(r"\b[0-9A-F]{10,12}\b")
-#: RFC 2822 dates (Date:, Received:, Arrival-Date:)
-RFCDATE = re.compile(r"[A-Z][a-z]{2}, [ \d]\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4} \(UTC\)")
+# -- masks: only what differs between two runs, in Postfix too (client_replay's, and) -----------
 #: the date in the mbox "From " line
 FROM_LINE = re.compile(r"^(From \S+  )[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}$",
                        re.M)
@@ -56,12 +49,6 @@ FROM_LINE = re.compile(r"^(From \S+  )[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\
 MSGID_TIME = re.compile(r"<\d{14}\.(?=QID\d+@)")
 #: the time in the MIME boundary (QID.TIME/myhostname)
 BOUNDARY_TIME = re.compile(r"(?<=QID\d)(\d*)\.\d+/")
-#: the log's time stamp and syslog host name (the instance's "real", mailsim's own)
-STAMP = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ ", re.M)
-#: process ids
-PID = re.compile(r"(postfix/[\w/-]+)\[\d+\]")
-#: delays (they depend on the machine's speed)
-DELAYS = re.compile(r"delay=[\d.]+, delays=[\d./]+")
 
 
 def mask_mail(text: str) -> str:
@@ -73,85 +60,18 @@ def mask_mail(text: str) -> str:
 
 
 def mask_log(lines: list[str]) -> list[str]:
-    text = DELAYS.sub("delay=D, delays=D", PID.sub(r"\1[PID]", STAMP.sub("", "\n".join(lines))))
-    return mask_mail(text).split("\n")
-
-
-# -- the recorded remote server, in process ------------------------------------------------------
-class _PeerChannel(_BufferedChannel):
-    """One connection to the scripted peer; keeps a transcript in ScriptedServer's form
-    (the client's bytes since the server last wrote, then what the server wrote)."""
-
-    def __init__(self, script: Script) -> None:
-        super().__init__()
-        self.conv = _Conversation(script)
-        self._buf = bytearray()
-        self._pending = bytearray()
-        self._server = bytearray(_wire(script.greeting))
-        self.steps: list[dict] = [{"client": "", "server": script.greeting + "\n"}]
-        self.closed = False
-
-    def _write(self, data: bytes) -> None:
-        self._pending += data
-        self._buf += data
-        replies = self.conv.feed(self._buf)
-        if not replies:
-            return
-        said = [r for r in replies if r is not None]
-        self.steps.append({"client": self._pending.decode("latin-1"),
-                           "server": "".join(r + "\n" for r in said)})
-        self._pending = bytearray()
-        self._server += b"".join(_wire(r) for r in said)
-        if self.conv.closing:
-            self.steps[-1]["closed"] = "server"
-            self.closed = True
-
-    def _read(self) -> bytes:
-        data, self._server = bytes(self._server), bytearray()
-        if data or self.closed:
-            return data
-        raise ChannelTimeout("the peer waits for more input")
-
-    def close(self) -> None:
-        self.flush()
-        if not self.closed:
-            self.steps.append({"client": self._pending.decode("latin-1"), "server": "",
-                               "closed": "client"})
-            self.closed = True
-
-
-class PeerConnector:
-    """The scripted peer at the recorded ``addr:port``; nothing else answers."""
-
-    def __init__(self, script: Script, addr: str, port: int) -> None:
-        self.script, self.addr, self.port = script, addr, port
-        self.channels: list[_PeerChannel] = []
-
-    def connect(self, addr: str, port: int, timeout: float | None = None) -> _PeerChannel:
-        if (addr, port) != (self.addr, self.port):
-            raise ConnectFailure("Connection refused")
-        ch = _PeerChannel(self.script)
-        self.channels.append(ch)
-        return ch
-
-    @property
-    def sessions(self) -> list[list[dict]]:
-        return [ch.steps for ch in self.channels]
+    return mask_mail(unstamped(lines)).split("\n")
 
 
 # -- the host -------------------------------------------------------------------------------------
-def build(rec: dict, root: Path) -> tuple[Host, PeerConnector]:
+def build(rec: dict, root: Path) -> tuple[Host, EnginePeer]:
     """A host set up like the recording's instance: its main.cf (less its folders),
-    real.example's virtual mailboxes in /var/vmail, the peer where transport_maps says."""
-    init_host(root, hostname="real.example.net", force=True)
-    conf = [ln for ln in rec["main_cf_effective"].splitlines()
-            if ln.split("=", 1)[0].strip() not in PATHS]
-    conf.append("virtual_mailbox_base = /var/vmail")
-    (root / "etc/postfix/main.cf").write_text("\n".join(conf) + "\n")
-    (root / "var/vmail").mkdir(parents=True, exist_ok=True)
+    real.example's virtual mailboxes in /var/vmail, the scripted peer (in memory) where
+    transport_maps says."""
+    init_like(rec, root)
     host = Host(root)
     addr, port = rec["peer"].rsplit(":", 1)
-    host.smtp_connector = PeerConnector(Script.from_dict(rec["script"]), addr, int(port))
+    host.smtp_connector = EnginePeer(Script.from_dict(rec["script"]), None, addr, int(port))
     return host, host.smtp_connector
 
 

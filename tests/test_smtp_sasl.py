@@ -17,105 +17,41 @@ line for line, and the same AUTH dialogue (the base64 included).
 from __future__ import annotations
 
 import io
-import json
 import re
-import ssl
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
-from conformance import GOLDEN, numbered, per_message, replay_inprocess  # noqa: E402
-from record_smtp_tls import server_context  # noqa: E402
+from client_replay import (QID, EnginePeer, init_like, mask_remote,  # noqa: E402
+                           run_recorded, unstamped)
+from conformance import GOLDEN, numbered, per_message  # noqa: E402
 
 from mailsim.host import Host, init_host  # noqa: E402
 from mailsim.maps.commands import postmap_main  # noqa: E402
-from mailsim.smtp.connect import ConnectFailure, SocketConnector, _EngineChannel  # noqa: E402
-from mailsim.smtp.peer import Script, ScriptedEngine, ScriptedServer  # noqa: E402
+from mailsim.smtp.peer import Script  # noqa: E402
 
 REC = GOLDEN / "smtp-sasl"
-#: the TLS cases' certificates (tools/record_smtp_tls.py) and where the host finds them
+#: the TLS cases' certificates (tools/record_smtp_tls.py); the host finds them in /etc/postfix/tls
 CERTS = GOLDEN / "smtp-tls/certs"
-HOST_CERTS = "/etc/postfix/tls"
 CASES = sorted(p.stem for p in REC.glob("*.json"))
-#: main.cf settings of the instance that name its private folders (mailsim's host has its own)
-PATHS = {"config_directory", "data_directory", "queue_directory", "maillog_file",
-         "maillog_file_prefixes", "virtual_mailbox_base"}
-
-# -- masks: only what differs between two runs, in Postfix too ----------------------------------
-#: queue ids, numbered by first appearance (the same id must stay the same id)
-QID = re.compile(r"\b[0-9A-F]{10,12}\b")
-#: the log's time stamp and syslog host name (the instance's "real", mailsim's own)
-STAMP = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ ", re.M)
-#: process ids
-PID = re.compile(r"(postfix/[\w/-]+)\[\d+\]")
-#: delays (they depend on the machine's speed; the auth-cache retry's 11 s too)
-DELAYS = re.compile(r"delay=[\d.]+, delays=[\d./]+")
-#: the date in the Received: header the message carries to the peer
-RFCDATE = re.compile(r"[A-Z][a-z]{2}, [ \d]\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4} \(UTC\)")
 
 #: the time in the Message-ID of a bounce(8) notice (wrong-password-hard)
 NOTICE_ID = re.compile(r"(?<=message-id=<)\d{14}(?=\.)")
 
 
 def mask_log(lines: list[str]) -> list[str]:
-    text = DELAYS.sub("delay=D, delays=D", PID.sub(r"\1[PID]", STAMP.sub("", "\n".join(lines))))
-    text = NOTICE_ID.sub("YYYYMMDDHHMMSS", text)
+    """client_replay's masks (the auth-cache retry's 11 s delays too), and the notice's time."""
+    text = NOTICE_ID.sub("YYYYMMDDHHMMSS", unstamped(lines))
     return numbered(QID, text, "QID").split("\n")
-
-
-def mask_remote(sessions: list) -> str:
-    return numbered(QID, RFCDATE.sub("RFCDATE", json.dumps(sessions, indent=0)), "QID")
-
-
-class MappedSockets(SocketConnector):
-    """Real loopback sockets; the recorded peer port is where the live peer listens."""
-
-    def __init__(self, ports: dict[int, int]) -> None:
-        super().__init__()
-        self.ports = ports
-
-    def connect(self, addr: str, port: int, timeout: float | None = None):
-        if port not in self.ports:
-            raise ConnectFailure("Connection refused")
-        return super().connect(addr, self.ports[port], timeout)
-
-
-class EnginePeer:
-    """The scripted peer in memory (ScriptedEngine) at the recorded address and port."""
-
-    def __init__(self, script: Script, tls: ssl.SSLContext | None, port: int) -> None:
-        self.script, self.tls, self.port = script, tls, port
-        self.engines: list[ScriptedEngine] = []
-
-    def connect(self, addr: str, port: int, timeout: float | None = None):
-        if (addr, port) != ("127.0.0.1", self.port):
-            raise ConnectFailure("Connection refused")
-        eng = ScriptedEngine(self.script, tls=self.tls)
-        self.engines.append(eng)
-        return _EngineChannel(eng)
-
-    @property
-    def sessions(self) -> list[list[dict]]:
-        return [e.steps for e in self.engines]
 
 
 def build(rec: dict, root: Path) -> Host:
     """A host set up like the recording's instance: its main.cf (less its folders), the
     password table at /etc/postfix/sasl_passwd ($config_directory) compiled by postmap,
     the TLS certificates at /etc/postfix/tls ($CERTS in the recordings)."""
-    init_host(root, hostname="real.example.net", force=True)
-    conf = [ln.replace("$CERTS", HOST_CERTS) for ln in rec["main_cf_effective"].splitlines()
-            if ln.split("=", 1)[0].strip() not in PATHS]
-    conf.append("virtual_mailbox_base = /var/vmail")
-    (root / "etc/postfix/main.cf").write_text("\n".join(conf) + "\n")
-    (root / "var/vmail").mkdir(parents=True, exist_ok=True)
-    certs = root / HOST_CERTS.lstrip("/")
-    certs.mkdir(parents=True, exist_ok=True)
-    for p in CERTS.glob("*.pem"):
-        (certs / p.name).write_bytes(p.read_bytes())
+    init_like(rec, root, CERTS)
     if rec["sasl_passwd"]:
         (root / "etc/postfix/sasl_passwd").write_text(rec["sasl_passwd"])
         out, err = io.StringIO(), io.StringIO()
@@ -125,33 +61,7 @@ def build(rec: dict, root: Path) -> Host:
 
 def run(name: str, root: Path, mode: str):
     """Replay case ``name`` with the peer over a socket (``mode="socket"``) or in memory."""
-    rec = json.loads((REC / f"{name}.json").read_text())
-    host = build(rec, root)
-    script = Script.from_dict(rec["script"])
-    ctx = server_context(rec["cert"]) if rec["cert"] else None
-    rport = int(rec["peer"].rsplit(":", 1)[1])
-    server = None
-    if mode == "socket":
-        server = ScriptedServer(script, tls=ctx)
-        host.smtp_connector = MappedSockets({rport: server.port})
-    else:
-        host.smtp_connector = EnginePeer(script, ctx, rport)
-    try:
-        replay_inprocess({"dialogue": rec["sessions"][0]["dialogue"]}, host)
-        host.run_queue()
-        if rec.get("retry_after"):
-            # the recorder flushed the queue (postqueue -f) this long after the submission
-            host.advance(float(rec["retry_after"]))
-            host.run_queue(flush=True)
-        if server is not None:
-            server.wait_idle()
-            sessions = server.sessions
-        else:
-            sessions = host.smtp_connector.sessions
-    finally:
-        if server is not None:
-            server.close()
-    return rec, host, sessions
+    return run_recorded(REC / f"{name}.json", root, mode, build)
 
 
 def test_the_recordings_are_here() -> None:
@@ -193,7 +103,7 @@ def _client(tmp: Path, main_cf: dict[str, str], script: Script, passwd: str = ""
         assert postmap_main(root, ["hash:/etc/postfix/sasl_passwd"], io.StringIO(),
                             io.StringIO()) == 0
     host = Host(root)
-    peer = EnginePeer(script, None, 2525)
+    peer = EnginePeer(script, None, "127.0.0.1", 2525)
     qf = QueueFile("4B2A1160001", "alice@example.net", [Recipient("root@example.org")],
                    host.clock.now(), b"Subject: hi\n\nhello\n")
     res = SMTPClient(host, connector=peer).deliver(qf, qf.recipients, "[127.0.0.1]:2525",
@@ -251,7 +161,8 @@ def test_auth_cache_forgets_a_changed_password(tmp_path: Path) -> None:
                 "smtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd\n"
                 "smtp_sasl_auth_cache_name = proxy:btree:/var/lib/postfix/sasl_auth_cache\n")
     host = Host(root)
-    peer = EnginePeer(Script(ehlo=AUTH_EHLO, auth={"users": {"u": "right"}}), None, 2525)
+    peer = EnginePeer(Script(ehlo=AUTH_EHLO, auth={"users": {"u": "right"}}), None,
+                      "127.0.0.1", 2525)
 
     def attempt(password: str):
         (root / "etc/postfix/sasl_passwd").write_text(f"[127.0.0.1]:2525 u:{password}\n")

@@ -24,132 +24,32 @@ STARTTLS), in memory and over a socket to ``mailsim serve``; and the pieces
 """
 from __future__ import annotations
 
-import json
-import re
-import ssl
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
-from conformance import GOLDEN, numbered, per_message, replay_inprocess  # noqa: E402
-from record_smtp_tls import server_context  # noqa: E402
+from client_replay import PID, STAMP, init_like, mask_log, mask_remote, run_recorded  # noqa: E402
+from conformance import GOLDEN, per_message  # noqa: E402
 
 from mailsim.host import Host, init_host  # noqa: E402
-from mailsim.smtp.connect import ConnectFailure, SocketConnector, _EngineChannel  # noqa: E402
-from mailsim.smtp.peer import Script, ScriptedEngine, ScriptedServer  # noqa: E402
 
 REC = GOLDEN / "smtp-tls"
 CERTS = REC / "certs"
 CASES = sorted(p.stem for p in REC.glob("*.json"))
-#: main.cf settings of the instance that name its private folders (mailsim's host has its own)
-PATHS = {"config_directory", "data_directory", "queue_directory", "maillog_file",
-         "maillog_file_prefixes", "virtual_mailbox_base"}
-#: where the host finds the recorded certificates ($CERTS in the recordings)
-HOST_CERTS = "/etc/postfix/tls"
-
-# -- masks: only what differs between two runs, in Postfix too ----------------------------------
-#: queue ids, numbered by first appearance (the same id must stay the same id)
-QID = re.compile(r"\b[0-9A-F]{10,12}\b")
-#: the log's time stamp and syslog host name (the instance's "real", mailsim's own)
-STAMP = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ ", re.M)
-#: process ids
-PID = re.compile(r"(postfix/[\w/-]+)\[\d+\]")
-#: delays (they depend on the machine's speed)
-DELAYS = re.compile(r"delay=[\d.]+, delays=[\d./]+")
-#: the date in the Received: header the message carries to the peer
-RFCDATE = re.compile(r"[A-Z][a-z]{2}, [ \d]\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4} \(UTC\)")
-
-
-def mask_log(lines: list[str]) -> list[str]:
-    text = DELAYS.sub("delay=D, delays=D", PID.sub(r"\1[PID]", STAMP.sub("", "\n".join(lines))))
-    return numbered(QID, text, "QID").split("\n")
-
-
-def mask_remote(sessions: list) -> str:
-    return numbered(QID, RFCDATE.sub("RFCDATE", json.dumps(sessions, indent=0)), "QID")
-
-
-# -- the recorded server, over a socket or in memory --------------------------------------------
-class MappedSockets(SocketConnector):
-    """Real loopback sockets; the recorded peer port is where the live peer listens."""
-
-    def __init__(self, ports: dict[int, int]) -> None:
-        super().__init__()
-        self.ports = ports
-
-    def connect(self, addr: str, port: int, timeout: float | None = None):
-        if port not in self.ports:
-            raise ConnectFailure("Connection refused")
-        return super().connect(addr, self.ports[port], timeout)
-
-
-class EnginePeer:
-    """The scripted peer in memory (ScriptedEngine) at the recorded address and port."""
-
-    def __init__(self, script: Script, tls: ssl.SSLContext | None, addr: str, port: int) -> None:
-        self.script, self.tls, self.addr, self.port = script, tls, addr, port
-        self.engines: list[ScriptedEngine] = []
-
-    def connect(self, addr: str, port: int, timeout: float | None = None):
-        if (addr, port) != (self.addr, self.port):
-            raise ConnectFailure("Connection refused")
-        eng = ScriptedEngine(self.script, tls=self.tls)
-        self.engines.append(eng)
-        return _EngineChannel(eng)
-
-    @property
-    def sessions(self) -> list[list[dict]]:
-        return [e.steps for e in self.engines]
 
 
 def build(rec: dict, root: Path) -> Host:
     """A host set up like the recording's instance: its main.cf (less its folders, the
     certificates' folder at /etc/postfix/tls), real.example's virtual mailboxes."""
-    init_host(root, hostname="real.example.net", force=True)
-    conf = [ln.replace("$CERTS", HOST_CERTS) for ln in rec["main_cf_effective"].splitlines()
-            if ln.split("=", 1)[0].strip() not in PATHS]
-    conf.append("virtual_mailbox_base = /var/vmail")
-    (root / "etc/postfix/main.cf").write_text("\n".join(conf) + "\n")
-    (root / "var/vmail").mkdir(parents=True, exist_ok=True)
-    certs = root / HOST_CERTS.lstrip("/")
-    certs.mkdir(parents=True, exist_ok=True)
-    for p in CERTS.glob("*.pem"):
-        (certs / p.name).write_bytes(p.read_bytes())
+    init_like(rec, root, CERTS)
     return Host(root)
 
 
 def run(name: str, root: Path, mode: str):
     """Replay case ``name`` with the peer over a socket (``mode="socket"``) or in memory."""
-    rec = json.loads((REC / f"{name}.json").read_text())
-    host = build(rec, root)
-    script = Script.from_dict(rec["script"])
-    ctx = server_context(rec["cert"]) if rec["cert"] else None
-    rport = int(rec["peer"].rsplit(":", 1)[1])
-    server = None
-    if mode == "socket":
-        server = ScriptedServer(script, tls=ctx)
-        host.smtp_connector = MappedSockets({rport: server.port})
-    else:
-        host.smtp_connector = EnginePeer(script, ctx, "127.0.0.1", rport)
-    try:
-        replay_inprocess({"dialogue": rec["sessions"][0]["dialogue"]}, host)
-        host.run_queue()
-        if rec.get("retry_after"):
-            # the recorder flushed the queue (postqueue -f) this long after the submission
-            host.advance(float(rec["retry_after"]))
-            host.run_queue(flush=True)
-        if server is not None:
-            server.wait_idle()
-            sessions = server.sessions
-        else:
-            sessions = host.smtp_connector.sessions
-    finally:
-        if server is not None:
-            server.close()
-    return rec, host, sessions
+    return run_recorded(REC / f"{name}.json", root, mode, build)
 
 
 def test_the_recordings_are_here() -> None:

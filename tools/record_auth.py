@@ -58,9 +58,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
 
 from mailsim.realpostfix import postfix_instance, unavailable  # noqa: E402
 from mailsim.serve import free_port  # noqa: E402
+import record_client as rc  # noqa: E402  (the recorders' shared pieces, next to us)
 
 OUT = REPO / "tests/golden/auth"
 CLIENT = "client.example.org"
@@ -113,6 +115,17 @@ def cram(user: str, password: str):
 def mail(sender: str = "alice@example.com", rcpt: str = "carol@real.example", extra: str = "") -> list:
     return [f"MAIL FROM:<{sender}>{extra}", f"RCPT TO:<{rcpt}>", "DATA", MESSAGE]
 
+
+#: the sessions of the sender-login-mismatch and inline-error cases: unauthenticated, then
+#: as bob, senders that the smtpd_sender_login_maps entries own or not
+MISMATCH_SESSIONS = [[EHLO, "MAIL FROM:<alice@example.com>", "RCPT TO:<carol@real.example>",
+                      "RSET", "MAIL FROM:<other@example.com>", "RCPT TO:<carol@real.example>",
+                      "QUIT"],
+                     [EHLO, f"AUTH PLAIN {BOB}", "MAIL FROM:<alice@example.com>",
+                      "RCPT TO:<carol@real.example>", "RSET", "MAIL FROM:<other@example.com>",
+                      "RCPT TO:<carol@real.example>", "RSET", "MAIL FROM:<Shared@Example.COM>",
+                      "RCPT TO:<carol@real.example>", "RSET", "MAIL FROM:<>",
+                      "RCPT TO:<carol@real.example>", "QUIT"]]
 
 #: id, title, main.cf settings (over BASE_CF), smtpd.conf (None: no file), sessions:
 #: lists of commands; "STARTTLS" shakes hands after its 220; a session may be
@@ -240,28 +253,14 @@ CASES: list[dict] = [
                                              "bob@real.example.net=bob, "
                                              "{shared@example.com=alice@example.com,bob} }",
                   "smtpd_sender_restrictions": "reject_sender_login_mismatch"},
-         sessions=[[EHLO, "MAIL FROM:<alice@example.com>", "RCPT TO:<carol@real.example>",
-                    "RSET", "MAIL FROM:<other@example.com>", "RCPT TO:<carol@real.example>",
-                    "QUIT"],
-                   [EHLO, f"AUTH PLAIN {BOB}", "MAIL FROM:<alice@example.com>",
-                    "RCPT TO:<carol@real.example>", "RSET", "MAIL FROM:<other@example.com>",
-                    "RCPT TO:<carol@real.example>", "RSET", "MAIL FROM:<Shared@Example.COM>",
-                    "RCPT TO:<carol@real.example>", "RSET", "MAIL FROM:<>",
-                    "RCPT TO:<carol@real.example>", "QUIT"]]),
+         sessions=MISMATCH_SESSIONS),
     dict(id="inline-error", title="an inline: table written without braces around a value with "
                                   "a comma: every lookup fails (451 4.3.0)",
          main_cf={"smtpd_sender_login_maps": "inline:{ alice@example.com=alice@example.com, "
                                              "bob@real.example.net=bob, "
                                              "shared@example.com=alice@example.com,bob }",
                   "smtpd_sender_restrictions": "reject_sender_login_mismatch"},
-         sessions=[[EHLO, "MAIL FROM:<alice@example.com>", "RCPT TO:<carol@real.example>",
-                    "RSET", "MAIL FROM:<other@example.com>", "RCPT TO:<carol@real.example>",
-                    "QUIT"],
-                   [EHLO, f"AUTH PLAIN {BOB}", "MAIL FROM:<alice@example.com>",
-                    "RCPT TO:<carol@real.example>", "RSET", "MAIL FROM:<other@example.com>",
-                    "RCPT TO:<carol@real.example>", "RSET", "MAIL FROM:<Shared@Example.COM>",
-                    "RCPT TO:<carol@real.example>", "RSET", "MAIL FROM:<>",
-                    "RCPT TO:<carol@real.example>", "QUIT"]]),
+         sessions=MISMATCH_SESSIONS),
     dict(id="known-sender-login-mismatch", title="reject_known_sender_login_mismatch and "
                                                  "reject_authenticated_sender_login_mismatch, "
                                                  "smtpd_delay_reject = no",
@@ -344,28 +343,7 @@ CASES: list[dict] = [
 # -- talking SMTP ------------------------------------------------------------------------------
 def _read(sock, buf: bytearray, timeout: float) -> tuple[str, bool]:
     """One complete reply (possibly multi-line); ("", True) if the server closed first."""
-    sock.settimeout(timeout)
-    while True:
-        text = bytes(buf).decode("latin-1")
-        pos = 0
-        for line in text.splitlines(keepends=True):
-            if not line.endswith("\n"):
-                break
-            pos += len(line)
-            if len(line) < 4 or line[3:4] != "-":
-                del buf[:pos]
-                return text[:pos], False
-        try:
-            chunk = sock.recv(65536)
-        except (socket.timeout, ssl.SSLError, OSError):
-            out = bytes(buf).decode("latin-1")
-            buf.clear()
-            return out, False
-        if not chunk:
-            out = bytes(buf).decode("latin-1")
-            buf.clear()
-            return out, True
-        buf.extend(chunk)
+    return rc.read_text_reply_closed(sock, buf, timeout, (socket.timeout, ssl.SSLError, OSError))
 
 
 def talk(port: int, steps: list[str]) -> list[dict]:

@@ -39,9 +39,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
 
 from mailsim.lab.bridge import Sink, loopback_sink  # noqa: E402
 from mailsim.realpostfix import postfix_instance, unavailable  # noqa: E402
+import record_client as rc  # noqa: E402  (the recorders' shared pieces, next to us)
 
 OUT = REPO / "tests/golden/etrn.json"
 CLIENT = "client.example.org"
@@ -56,23 +58,7 @@ def free_port() -> int:
 # -- talking SMTP -----------------------------------------------------------------------------
 def _read_reply(sock: socket.socket, buf: bytearray, timeout: float = 30.0) -> str:
     """One complete (possibly multi-line) reply."""
-    sock.settimeout(timeout)
-    while True:
-        text = bytes(buf).decode("latin-1")
-        pos = 0
-        for line in text.splitlines(keepends=True):
-            if not line.endswith("\n"):
-                break
-            pos += len(line)
-            if len(line) < 4 or line[3:4] != "-":
-                del buf[:pos]
-                return text[:pos]
-        chunk = sock.recv(65536)
-        if not chunk:
-            out = bytes(buf).decode("latin-1")
-            buf.clear()
-            return out
-        buf.extend(chunk)
+    return rc.read_text_reply(sock, buf, timeout)
 
 
 def dialogue(port: int, commands: list[str]) -> list[dict]:

@@ -31,7 +31,6 @@ disable_dns_lookups = yes).
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import socket
 import subprocess
@@ -42,10 +41,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
 
-from mailsim.realpostfix import DOMAIN, RealPostfix, postfix_instance, unavailable  # noqa: E402
+from mailsim.realpostfix import DOMAIN, RealPostfix, postfix_instance  # noqa: E402
 from mailsim.serve import free_port  # noqa: E402
 from mailsim.smtp.peer import Script, ScriptedServer  # noqa: E402
+import record_client as rc  # noqa: E402  (the recorders' shared pieces, next to us)
+from record_client import run_dialogue  # noqa: E402
 
 OUT = REPO / "tests/golden/remote-bounce"
 SENDER = f"carol@{DOMAIN}"
@@ -136,44 +138,6 @@ def submission(case: dict) -> list[str | None]:
             "DATA\r\n", message(case["id"], [_addr(r) for r in case["rcpts"]]), "QUIT\r\n"]
 
 
-def _read_reply(sock: socket.socket, buf: bytearray) -> tuple[str, bool]:
-    """One whole reply (through its final ``ddd `` line); (text, closed)."""
-    out = bytearray()
-    while True:
-        nl = buf.find(b"\n")
-        if nl >= 0:
-            line = bytes(buf[:nl + 1])
-            del buf[:nl + 1]
-            out += line
-            if re.match(rb"\d{3}(?: |\r?\n)", line):
-                return out.decode("latin-1"), False
-            continue
-        chunk = sock.recv(65536)
-        if not chunk:
-            return out.decode("latin-1"), True
-        buf += chunk
-
-
-def run_dialogue(port: int, steps: list[str | None]) -> list[dict]:
-    """Send each step, read one reply; the dialogue in tests/golden/notify's form."""
-    out = []
-    buf = bytearray()
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        for send in steps:
-            if send is not None:
-                sock.sendall(send.encode("latin-1"))
-            reply, closed = _read_reply(sock, buf)
-            step = {"send": send, "reply": reply, "n_replies": 1 if reply else 0}
-            if send == "QUIT\r\n":
-                closed = closed or not sock.recv(1)
-            if closed:
-                step["closed"] = True
-            out.append(step)
-            if closed:
-                break
-    return out
-
-
 def settled(pf: RealPostfix, since: int) -> bool:
     """Every queue id that appeared since the submission has been removed."""
     lines = pf.log()[since:]
@@ -234,34 +198,7 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", metavar="ID")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    why = unavailable()
-    if why:
-        print(f"cannot record: {why}", file=sys.stderr)
-        return 1
-    version = subprocess.run(["postconf", "-dh", "mail_version"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-    (args.out / "logs").mkdir(parents=True, exist_ok=True)
-    failed = []
-    for case in CASES:
-        if args.only and case["id"] not in args.only:
-            continue
-        t = time.monotonic()
-        try:
-            rec = record(case, version)
-        except Exception as e:            # keep going, say which failed
-            failed.append(case["id"])
-            print(f"!! {case['id']}: {e}", flush=True)
-            continue
-        with open(args.out / f"{case['id']}.json", "w") as f:
-            json.dump(rec, f, indent=1)
-            f.write("\n")
-        (args.out / "logs" / f"{case['id']}.log").write_text("\n".join(rec["log"]) + "\n")
-        print(f"{case['id']} ({time.monotonic() - t:.1f} s){' ' + rec['notes'] if rec['notes'] else ''}",
-              flush=True)
-    if failed:
-        print("FAILED: " + ", ".join(failed), flush=True)
-        return 1
-    return 0
+    return rc.record_cases(args, CASES, record, show=str)
 
 
 if __name__ == "__main__":

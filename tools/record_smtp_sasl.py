@@ -26,7 +26,6 @@ Everything is on 127.0.0.1; the instance does no DNS.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import socket
 import shutil
@@ -42,11 +41,12 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
-from mailsim.realpostfix import postfix_instance, unavailable  # noqa: E402
+from mailsim.realpostfix import postfix_instance  # noqa: E402
 from mailsim.serve import free_port  # noqa: E402
 from mailsim.smtp.peer import DEFAULT_EHLO, Script, ScriptedServer  # noqa: E402
-from record_smtp_tls import (CERTS, RCPT, _done, run_dialogue,  # noqa: E402
-                             server_context, submission)
+import record_client as rc  # noqa: E402  (the recorders' shared pieces, next to us)
+from record_client import run_dialogue  # noqa: E402
+from record_smtp_tls import CERTS, RCPT, _done, server_context, submission  # noqa: E402
 
 OUT = REPO / "tests/golden/smtp-sasl"
 USER, PASSWORD = "relayuser", "s3cret"
@@ -266,34 +266,7 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", metavar="ID")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    why = unavailable()
-    if why:
-        print(f"cannot record: {why}", file=sys.stderr)
-        return 1
-    version = subprocess.run(["postconf", "-dh", "mail_version"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-    (args.out / "logs").mkdir(parents=True, exist_ok=True)
-    failed = []
-    for case in CASES:
-        if args.only and case["id"] not in args.only:
-            continue
-        t = time.monotonic()
-        try:
-            rec = record(case, version)
-        except Exception as e:            # keep going, say which failed
-            failed.append(case["id"])
-            print(f"!! {case['id']}: {e!r}", flush=True)
-            continue
-        with open(args.out / f"{case['id']}.json", "w") as f:
-            json.dump(rec, f, indent=1)
-            f.write("\n")
-        (args.out / "logs" / f"{case['id']}.log").write_text("\n".join(rec["log"]) + "\n")
-        print(f"{case['id']} ({time.monotonic() - t:.1f} s)"
-              f"{' ' + rec['notes'] if rec['notes'] else ''}", flush=True)
-    if failed:
-        print("FAILED: " + ", ".join(failed), flush=True)
-        return 1
-    return 0
+    return rc.record_cases(args, CASES, record)
 
 
 if __name__ == "__main__":

@@ -48,9 +48,11 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
-from mailsim.realpostfix import DOMAIN, postfix_instance, unavailable  # noqa: E402
+from mailsim.realpostfix import DOMAIN, postfix_instance  # noqa: E402
 from mailsim.serve import free_port  # noqa: E402
 from mailsim.smtp.peer import DEFAULT_EHLO, Script, ScriptedServer  # noqa: E402
+import record_client as rc  # noqa: E402  (the recorders' shared pieces, next to us)
+from record_client import run_dialogue  # noqa: E402
 
 OUT = REPO / "tests/golden/smtp-tls"
 CERTS = OUT / "certs"
@@ -354,43 +356,6 @@ def submission(case: dict) -> list[str | None]:
             "DATA\r\n", message(case["id"]), "QUIT\r\n"]
 
 
-def _read_reply(sock: socket.socket, buf: bytearray) -> tuple[str, bool]:
-    out = bytearray()
-    while True:
-        nl = buf.find(b"\n")
-        if nl >= 0:
-            line = bytes(buf[:nl + 1])
-            del buf[:nl + 1]
-            out += line
-            if re.match(rb"\d{3}(?: |\r?\n)", line):
-                return out.decode("latin-1"), False
-            continue
-        chunk = sock.recv(65536)
-        if not chunk:
-            return out.decode("latin-1"), True
-        buf += chunk
-
-
-def run_dialogue(port: int, steps: list[str | None]) -> list[dict]:
-    """Send each step, read one reply (tests/golden/notify's dialogue form)."""
-    out = []
-    buf = bytearray()
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        for send in steps:
-            if send is not None:
-                sock.sendall(send.encode("latin-1"))
-            reply, closed = _read_reply(sock, buf)
-            step = {"send": send, "reply": reply, "n_replies": 1 if reply else 0}
-            if send == "QUIT\r\n":
-                closed = closed or not sock.recv(1)
-            if closed:
-                step["closed"] = True
-            out.append(step)
-            if closed:
-                break
-    return out
-
-
 def _done(lines: list[str], retry: bool) -> bool:
     """smtp(8) has logged the outcome (for ``retry``: of the second attempt, or sent)."""
     status = [ln for ln in lines if re.search(r"postfix/smtp\[\d+\]: [0-9A-F]+: to=<", ln)]
@@ -477,35 +442,8 @@ def main() -> int:
     ap.add_argument("--new-certs", action="store_true",
                     help="make the certificates again (else the saved ones are used)")
     args = ap.parse_args()
-    why = unavailable()
-    if why:
-        print(f"cannot record: {why}", file=sys.stderr)
-        return 1
-    make_certs(CERTS, new=args.new_certs)
-    version = subprocess.run(["postconf", "-dh", "mail_version"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-    (args.out / "logs").mkdir(parents=True, exist_ok=True)
-    failed = []
-    for case in CASES:
-        if args.only and case["id"] not in args.only:
-            continue
-        t = time.monotonic()
-        try:
-            rec = record(case, version)
-        except Exception as e:            # keep going, say which failed
-            failed.append(case["id"])
-            print(f"!! {case['id']}: {e!r}", flush=True)
-            continue
-        with open(args.out / f"{case['id']}.json", "w") as f:
-            json.dump(rec, f, indent=1)
-            f.write("\n")
-        (args.out / "logs" / f"{case['id']}.log").write_text("\n".join(rec["log"]) + "\n")
-        print(f"{case['id']} ({time.monotonic() - t:.1f} s)"
-              f"{' ' + rec['notes'] if rec['notes'] else ''}", flush=True)
-    if failed:
-        print("FAILED: " + ", ".join(failed), flush=True)
-        return 1
-    return 0
+    return rc.record_cases(args, CASES, record,
+                           prepare=lambda: make_certs(CERTS, new=args.new_certs))
 
 
 if __name__ == "__main__":
