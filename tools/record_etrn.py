@@ -292,6 +292,8 @@ def record_postqueue(out: dict) -> None:
 
 
 def main() -> int:
+    import argparse
+    argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0]).parse_args()
     why = unavailable()
     if why:
         print(f"record_etrn: {why}", file=sys.stderr)
