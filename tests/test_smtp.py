@@ -325,6 +325,23 @@ def test_relay_to_mailsim_serve(tmp_path):
         assert f"id {qid}" in box and "Return-Path: <alice@example.com>" in box
 
 
+def test_host_connector_reaches_the_submission_service_on_587(tmp_path):
+    """[b]:587 in memory is master.cf's submission service with its -o overrides,
+    as a socket to port 587 would be; port 25 is the plain smtp service."""
+    a, b = two_hosts(tmp_path)
+    with open(b.path("/etc/postfix/master.cf"), "a") as f:
+        f.write("submission inet n       -       y       -       -       smtpd\n"
+                "  -o syslog_name=postfix/submission\n")
+    for port in (587, 25):
+        qf = QueueFile("4F3601600F3", "alice@example.com", [Recipient("user@example.org")],
+                       a.clock.now(), b"Subject: test\n\nhi\n")
+        res = SMTPClient(a, connector=HostConnector({"127.0.0.2": b})).deliver(
+            qf, qf.recipients, f"[127.0.0.2]:{port}", active=a.clock.now())
+        assert res[0].status == "sent", res[0].text
+    tags = [ln.split()[4].split("[")[0] for ln in b.log.lines if "client=" in ln]
+    assert tags == ["postfix/submission/smtpd", "postfix/smtpd"]
+
+
 def test_relay_in_memory_with_host_connector(tmp_path):
     """The same without sockets: HostConnector feeds B's smtpd engine directly."""
     a, b = two_hosts(tmp_path)

@@ -371,4 +371,6 @@ class HostConnector:
         if host is None:
             raise ConnectFailure(_strerror(errno.ECONNREFUSED))
         self._port += 1
-        return _EngineChannel(host.smtpd(self.client_addr, self._port))
+        # the master.cf service behind that port (587: submission, with its -o overrides)
+        return _EngineChannel(host.smtpd(self.client_addr, self._port,
+                                         service=None if port == 25 else port))
