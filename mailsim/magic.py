@@ -217,7 +217,10 @@ class _InProcess:
         return self.s.banner
 
     def send(self, data: bytes) -> str:
-        return self.s._record(self.s.engine.receive(data))
+        text = self.s._record(self.s.engine.receive(data))
+        if self.s.engine.closed:
+            self.s._ended()                  # QUIT: qmgr delivers, as after any session
+        return text
 
     @property
     def closed(self) -> bool:

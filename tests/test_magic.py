@@ -152,3 +152,14 @@ def test_serve_message_and_client_address(host, server):
     assert "C: ..x" in t.text() and t.codes[-1] == 221
     with pytest.raises(ValueError, match="loopback"):
         smtp(None, "NOOP", serve=f"127.0.0.1:{server.port}", client="192.0.2.99")
+
+
+def test_a_message_sent_in_a_dialogue_is_delivered_when_it_ends(tmp_path):
+    """QUIT ends the session: the queue manager delivers at once, as after any session."""
+    from mailsim import init_host
+    from mailsim.magic import smtp
+    from mailsim.notebook import mailbox
+    host = init_host(tmp_path / "mx", hostname="mail.example.com", users=["bob"])
+    smtp(host, "EHLO client.example\nMAIL FROM:<alice@example.org>\nRCPT TO:<bob@example.com>\n"
+               "DATA\nSubject: by hand\n\nhello\n.\nQUIT")
+    assert "Subject: by hand" in mailbox(host, "bob")
