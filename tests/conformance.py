@@ -16,6 +16,7 @@ import json
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -303,3 +304,14 @@ def replay_socket(sc: dict, port: int, tls: list | None = None) -> list[list[str
         if sock is not plain:
             sock.close()
     return got
+
+
+def wait_for_file(path, needle: bytes, timeout: float = 20) -> bytes:
+    """Wait until ``path`` exists and holds ``needle`` (mail delivered by a server in
+    another process or thread); its content, or AssertionError after ``timeout``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if path.exists() and needle in (data := path.read_bytes()):
+            return data
+        time.sleep(0.05)
+    raise AssertionError(f"{needle!r} not in {path} after {timeout}s")

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
-from conformance import tls_certificate  # noqa: E402
+from conformance import tls_certificate, wait_for_file  # noqa: E402
 from record_client import read_text_reply  # noqa: E402
 from mailsim import sasl  # noqa: E402
 from mailsim.clock import SimClock  # noqa: E402
@@ -556,15 +556,6 @@ def served(tmp_path_factory):
         yield root, port, sub
 
 
-def _wait_for(path: Path, needle: bytes, timeout: float = 15) -> bytes:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if path.exists() and needle in path.read_bytes():
-            return path.read_bytes()
-        time.sleep(0.05)
-    raise AssertionError(f"{needle!r} not in {path}")
-
-
 def test_smtplib_login_on_the_submission_port(served):
     root, port, sub = served
     with smtplib.SMTP("127.0.0.1", sub, timeout=10) as c:
@@ -579,7 +570,7 @@ def test_smtplib_login_on_the_submission_port(served):
         assert c.login("alice@example.com", "secret") == (235, b"2.7.0 Authentication successful")
         assert c.sendmail("alice@example.com", ["carol@real.example"],
                           b"Subject: via smtplib\r\n\r\nhello from smtplib\r\n") == {}
-    box = _wait_for(root / "var/vmail/carol", b"hello from smtplib").decode()
+    box = wait_for_file(root / "var/vmail/carol", b"hello from smtplib").decode()
     assert re.search(r"with ESMTPSA id [0-9A-F]+\n\tfor <carol@real.example>", box)
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:         # port 25: no AUTH
         c.ehlo("client.example.org")
@@ -600,7 +591,7 @@ def test_swaks_auth(served, mech):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "<~  235 2.7.0 Authentication successful" in r.stdout
     assert "<~  250 2.0.0 Ok: queued as" in r.stdout
-    _wait_for(root / "var/vmail/carol", f"hello from swaks {mech}".encode())
+    wait_for_file(root / "var/vmail/carol", f"hello from swaks {mech}".encode())
     log = (root / "var/log/maillog").read_text()
     assert f"sasl_method={mech}, sasl_username=alice@example.com" in log
 

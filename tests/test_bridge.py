@@ -14,11 +14,11 @@ from __future__ import annotations
 import smtplib
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from conformance import wait_for_file
 from mailsim.lab import Lab, LabError, parse_lab_toml
 from mailsim.lab.bridge import loopback_sink
 from mailsim.realpostfix import DOMAIN, postfix_instance, unavailable
@@ -122,15 +122,6 @@ class Served:
         return self.banner + out
 
 
-def wait_for_file(path: Path, text: str, timeout: float = 20) -> str:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if path.exists() and text in (got := path.read_text("latin-1")):
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"{path}: no {text!r} after {timeout}s")
-
-
 def test_serve_a_lab_host_to_smtplib_and_deliver_across_the_lab(tmp_path):
     lab_at(tmp_path, MX)
     served = Served(tmp_path, "mail")
@@ -142,7 +133,8 @@ def test_serve_a_lab_host_to_smtplib_and_deliver_across_the_lab(tmp_path):
             # no zone files in this lab: etc/hosts is its name service (no MX records)
             c.sendmail("alice@example.com", ["peter@mx1.example.org"],
                        b"Subject: over a real socket\r\n\r\nhello\r\n")
-        box = wait_for_file(tmp_path / "hosts/mx1/var/mail/peter", "over a real socket")
+        box = wait_for_file(tmp_path / "hosts/mx1/var/mail/peter",
+                            b"over a real socket").decode("latin-1")
     finally:
         out = served.stop()
     assert served.proc.returncode == 0, out
@@ -188,7 +180,8 @@ def test_real_postfix_both_directions(tmp_path):
             with smtplib.SMTP("127.0.0.1", real_port) as c:
                 c.sendmail(f"carol@{DOMAIN}", ["peter@example.org"],
                            b"Subject: from real Postfix\r\n\r\nhi\r\n")
-            got = wait_for_file(lab_dir / "hosts/mx1/var/mail/peter", "from real Postfix")
+            got = wait_for_file(lab_dir / "hosts/mx1/var/mail/peter",
+                                b"from real Postfix").decode("latin-1")
             assert pf.wait_for(f"to=<peter@example.org>, relay=127.0.0.1[127.0.0.1]:{served.port}")
             (sent,) = [ln for ln in pf.log() if "to=<peter@example.org>" in ln]
             assert "status=sent (250 2.0.0 Ok: queued as " in sent, sent

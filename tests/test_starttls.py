@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import GOLDEN, build_host, load, tls_certificate
+from conformance import GOLDEN, build_host, load, tls_certificate, wait_for_file
 from mailsim.serve import background
 from mailsim.smtpd.client import EngineTLS, client_context
 
@@ -522,15 +522,6 @@ def served(tmp_path_factory):
         yield h, port
 
 
-def _wait_for(path: Path, needle: bytes, timeout: float = 15) -> bytes:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if path.exists() and needle in path.read_bytes():
-            return path.read_bytes()
-        time.sleep(0.05)
-    raise AssertionError(f"{needle!r} not in {path}")
-
-
 def test_smtplib_starttls_on_a_socket(served):
     h, port = served
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
@@ -544,7 +535,7 @@ def test_smtplib_starttls_on_a_socket(served):
         assert c.docmd("STARTTLS") == (554, b"5.5.1 Error: TLS already active")
         assert c.sendmail("alice@example.com", ["peter@example.com"],
                           b"Subject: socket tls\r\n\r\nhello over tls\r\n") == {}
-    box = _wait_for(h.path("/var/mail/peter"), b"hello over tls").decode()
+    box = wait_for_file(h.path("/var/mail/peter"), b"hello over tls").decode()
     assert "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n" in box
     assert re.search(r"with ESMTPS id [0-9A-F]+\n\tfor <peter@example.com>", box)
     log = h.path("/var/log/postfix.log").read_text()
@@ -606,7 +597,7 @@ def test_swaks_tls(served):
     assert "=== TLS started with cipher TLSv1.3:TLS_AES_256_GCM_SHA384:256" in r.stdout
     assert " ~> EHLO client.example.org" in r.stdout          # " ~>": sent encrypted
     assert "<~  250 2.0.0 Ok: queued as" in r.stdout
-    _wait_for(h.path("/var/mail/peter"), b"hello from swaks over tls")
+    wait_for_file(h.path("/var/mail/peter"), b"hello from swaks over tls")
 
 
 def test_ecdsa_certificate_and_chain_files(make_host):

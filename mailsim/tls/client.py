@@ -48,6 +48,8 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .context import kex_text, sig_text
+
 __all__ = ["LEVELS", "level_number", "TLSPolicy", "tls_policy", "client_context",
            "HandshakeWatch", "PeerInfo", "peer_info", "VerifyResult", "verify_chain",
            "check_name", "load_trust", "fingerprint_match", "summary_line", "verify_error_line",
@@ -422,19 +424,9 @@ def summary_line(kind: str, namaddrport: str, p: PeerInfo) -> str:
     s = (f"{kind} TLS connection established to {namaddrport}: {p.protocol} with cipher "
          f"{p.cipher} ({p.usebits}/{p.algbits} bits)")
     if p.kex:
-        s += f" key-exchange {p.kex}"
-        if p.kex_curve:
-            s += f" ({p.kex_curve})"
-        elif p.kex_bits > 0:
-            s += f" ({p.kex_bits} bits)"
+        s += kex_text(p.kex, p.kex_curve, p.kex_bits)
     if p.sig:
-        s += f" server-signature {p.sig}"
-        if p.sig_curve:
-            s += f" ({p.sig_curve})"
-        elif p.sig_bits > 0:
-            s += f" ({p.sig_bits} bits)"
-        if p.sig_digest:
-            s += f" server-digest {p.sig_digest}"
+        s += sig_text(p.sig, p.sig_curve, p.sig_bits, p.sig_digest)
     return s
 
 

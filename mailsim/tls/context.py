@@ -445,6 +445,36 @@ class _PemLoader:
 
 
 # -- what was negotiated ---------------------------------------------------------------------------
+def kex_text(name: str, curve: str = "", bits: int = 0) -> str:
+    """tls_log_summary()'s key-exchange part, the same in smtpd's and smtp's lines.
+
+    >>> kex_text("X25519"), kex_text("ECDHE", "prime256v1"), kex_text("DHE", bits=2048)
+    (' key-exchange X25519', ' key-exchange ECDHE (prime256v1)', ' key-exchange DHE (2048 bits)')
+    """
+    s = f" key-exchange {name}"
+    if curve:
+        s += f" ({curve})"
+    elif bits > 0:
+        s += f" ({bits} bits)"
+    return s
+
+
+def sig_text(name: str, curve: str = "", bits: int = 0, digest: str = "") -> str:
+    """tls_log_summary()'s server-signature part (and its digest).
+
+    >>> sig_text("RSA-PSS", bits=2048, digest="SHA256")
+    ' server-signature RSA-PSS (2048 bits) server-digest SHA256'
+    """
+    s = f" server-signature {name}"
+    if curve:
+        s += f" ({curve})"
+    elif bits > 0:
+        s += f" ({bits} bits)"
+    if digest:
+        s += f" server-digest {digest}"
+    return s
+
+
 @dataclass
 class TLSInfo:
     """TLScontext's facts for the log and the Received: header (TLS 1.3 adds the
@@ -464,22 +494,11 @@ class TLSInfo:
     peer_cert: bool = False
 
     def _kex(self) -> str:
-        s = f" key-exchange {self.kex_name}"
-        if self.kex_curve:
-            s += f" ({self.kex_curve})"
-        elif self.kex_bits > 0:
-            s += f" ({self.kex_bits} bits)"
-        return s
+        return kex_text(self.kex_name, self.kex_curve, self.kex_bits)
 
     def _sig(self) -> str:
-        s = f" server-signature {self.srvr_sig_name}"
-        if self.srvr_sig_curve:
-            s += f" ({self.srvr_sig_curve})"
-        elif self.srvr_sig_bits > 0:
-            s += f" ({self.srvr_sig_bits} bits)"
-        if self.srvr_sig_dgst:
-            s += f" server-digest {self.srvr_sig_dgst}"
-        return s
+        return sig_text(self.srvr_sig_name, self.srvr_sig_curve, self.srvr_sig_bits,
+                        self.srvr_sig_dgst)
 
     def summary(self, namaddr: str) -> str:
         """tls_log_summary(): the one line of smtpd_tls_loglevel 1.
