@@ -30,7 +30,8 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --doctest-modules tests mailsim
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-	  $(BIN)/python -m pytest -p no:randomly --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks; \
+	  PYTHONPATH=tests $(BIN)/python -m pytest -p no:randomly -p nbval_kernel --nbval \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks; \
 	fi
 
 ## make bench: serve's throughput against an aiosmtpd sink, as a ratio; lab end to end

@@ -19,12 +19,13 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 @pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
 def test_notebooks_pass_nbval_without_dot(tmp_path):
     bindir = Path(sys.executable).parent
-    env = dict(os.environ, PATH=str(bindir))
+    env = dict(os.environ, PATH=str(bindir), PYTHONPATH=str(ROOT / "tests"))
     probe = subprocess.run([sys.executable, "-c", "import shutil; print(shutil.which('dot'))"],
                            env=env, capture_output=True, text=True)
     if probe.stdout.strip() != "None":
         pytest.skip(f"dot is still found on a PATH of only {bindir}")
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval", "-p", "no:cacheprovider",
+                        "-p", "nbval_kernel",
                         "--nbval-sanitize-with", str(ROOT / "tests/nbval_sanitize.cfg"),
                         *map(str, NOTEBOOKS)],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
