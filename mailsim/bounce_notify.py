@@ -38,7 +38,7 @@ Not simulated: VERP, the bounce_template_file.
 from __future__ import annotations
 
 from .bounce import RecipientStatus, build_dsn
-from .postqueue import message_size
+from .postqueue import queued_size
 from .queue import QueueFile, Recipient
 
 __all__ = ["notify_failure", "notify_delay", "notify_success", "notify_trace", "post_mail", "wants"]
@@ -99,7 +99,7 @@ def _dsn(host, qf: QueueFile, recipients: list[RecipientStatus], kind: str, *,
                          arrival=qf.arrival, now=now, recipients=recipients,
                          original=qf.content, kind=kind, ret=ret,
                          envid=qf.attrs.get("envid") or None, postmaster_copy=postmaster_copy,
-                         to=to, message_size=message_size(qf.content))
+                         to=to, message_size=queued_size(qf))
     return build
 
 

@@ -72,6 +72,7 @@ import time
 from dataclasses import dataclass, field
 
 from .canonical import ExpansionTrouble, canonicalize, header_context, rewrite_header
+from .postqueue import message_size
 from .queue import IncomingFile, QueueFile, Recipient
 from .virtual_alias import expand_recipients
 
@@ -503,7 +504,8 @@ def _process(st: _State, recipients: list[Recipient], content: bytes,
     except ExpansionTrouble as e:
         raise _fail(e.status, e.reason) from None
     rec = [ln.encode("utf-8", "surrogateescape") for ln in received.split("\n")] if received else []
-    if content and not content.endswith(b"\n"):
+    unterminated = bool(content) and not content.endswith(b"\n")
+    if unterminated:
         content += b"\n"
     if host.conf.bool("cleanup_replace_stray_cr_lf"):
         content = content.replace(b"\r", b" ")      # no SMTP smuggling through this host
@@ -530,10 +532,13 @@ def _process(st: _State, recipients: list[Recipient], content: bytes,
     if not st.recipients:
         raise _fail("rcpt")
     data = b"".join(ln + b"\n" for ln in lines + blank + body)
-    return _queue_file(st, data)
+    # An unterminated last body line is a CONT record; mime_state.c ends it with an empty NORM
+    # record, 2 bytes that the SIZE record counts (a last header line is joined, not ended).
+    tail = 2 if unterminated and rest.strip(b"\n") else 0
+    return _queue_file(st, data, message_size(data) + tail)
 
 
-def _queue_file(st: _State, data: bytes) -> QueueFile:
+def _queue_file(st: _State, data: bytes, size: int = 0) -> QueueFile:
     attrs = {k: v for k, v in st.attrs.items() if k not in ("rewrite_context", "full_name")}
     if st.origin == "bounce" or "rewrite_context" in st.attrs:
         attrs["rewrite_context"] = st.attrs.get("rewrite_context", "local")
@@ -541,7 +546,7 @@ def _queue_file(st: _State, data: bytes) -> QueueFile:
     # (a later change of delay_warning_time does not concern mail already queued)
     warn = st.host.conf.time("delay_warning_time")
     return QueueFile(st.queue_id, st.sender, st.recipients, st.now, data, attrs, hold=st.hold,
-                     warn_time=st.now + warn if warn > 0 else 0.0)
+                     warn_time=st.now + warn if warn > 0 else 0.0, size=size)
 
 
 # -- smtpd's way in ----------------------------------------------------------------------------------

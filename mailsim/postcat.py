@@ -73,7 +73,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from .postqueue import QueueEntry, _varint_len, find_message, message_size, queue_label
+from .postqueue import QueueEntry, _varint_len, find_message, queue_label, queued_size
 from .queue import QueueFile, read_queue_file
 
 __all__ = ["main", "envelope_records", "render"]
@@ -89,7 +89,7 @@ def _asctime(t: float) -> str:
 def envelope_records(qf: QueueFile) -> list[tuple[str, str]]:
     """(record name, value) pairs postcat shows for ``qf``'s envelope (data offset estimated)."""
     a = qf.attrs
-    size = message_size(qf.content)
+    size = queued_size(qf)
     recs: list[tuple[str, str]] = []
     recs.append(("message_arrival_time", _asctime(qf.arrival)))
     recs.append(("create_time", _asctime(qf.arrival)))
@@ -117,7 +117,7 @@ def envelope_records(qf: QueueFile) -> list[tuple[str, str]]:
                  ("client_address_type", "10" if ":" in addr else "2")]
         recs += [("named_attribute", f"{k}={v}") for k, v in named if v is not None]
     for r in qf.recipients:
-        orig = r.orig or r.address
+        orig = r.original
         recs.append(("named_attribute", f"dsn_orig_rcpt={r.orcpt or 'rfc822;' + orig}"))
         recs.append(("original_recipient", orig))
         recs.append(("recipient", r.address))

@@ -108,6 +108,18 @@ def message_size(content: bytes, line_limit: int = 2048) -> int:
     return total
 
 
+def queued_size(qf: QueueFile) -> int:
+    """The size qmgr logs and mailq shows: cleanup's SIZE record, else measured from the content.
+
+    >>> from mailsim.queue import QueueFile
+    >>> queued_size(QueueFile("A1", "", [], 0.0, b"Subject: x\\n\\nbody\\n"))
+    20
+    >>> queued_size(QueueFile("A1", "", [], 0.0, b"Subject: x\\n\\nbody\\n", size=22))
+    22
+    """
+    return qf.size or message_size(qf.content)
+
+
 def queue_label(queue: str, queue_id: str) -> str:
     """The name Postfix shows for a queue file: ``deferred/4/4F3601600F3``, ``hold/ID``.
 
@@ -195,7 +207,7 @@ def listing(spool: Path) -> str:
         out.append(S_STRING_FORMAT % ("-Queue ID-", "--Size--", "----Arrival Time----",
                                       "-Sender/Recipient-------") if count == 0 else "\n")
         qid = e.qf.queue_id + {"active": "*", "hold": "!"}.get(e.queue, "")
-        size = message_size(e.qf.content)
+        size = queued_size(e.qf)
         total += size
         out.append(S_SENDER_FORMAT % (qid, size, time.asctime(time.localtime(int(e.qf.arrival))),
                                       _sender(e.qf.sender)))
@@ -225,7 +237,7 @@ def json_listing(spool: Path) -> str:
             rcpts.append(r)
         lines.append(json.dumps({
             "queue_name": e.queue, "queue_id": e.qf.queue_id, "arrival_time": int(e.qf.arrival),
-            "message_size": message_size(e.qf.content), "forced_expire": False,
+            "message_size": queued_size(e.qf), "forced_expire": False,
             "sender": e.qf.sender, "recipients": rcpts}) + "\n")
     return "".join(lines)
 

@@ -85,7 +85,7 @@ from .bounce import RecipientStatus
 from .cleanup import CleanupError
 from .bounce_notify import notify_delay, notify_failure, notify_success, notify_trace, wants
 from .log_adhoc import log_adhoc
-from .postqueue import message_size
+from .postqueue import queued_size
 from .queue import (HASHED_QUEUES, QueueFile, Recipient, queue_dir, read_queue_file,
                     write_queue_file)
 
@@ -309,7 +309,7 @@ class QueueManager:
         self._journal_each, self._recovering, self._doubt = False, recovering, set()
         res = MessageResult(qf.queue_id)
         t_active = host.clock.now()
-        self._log(f"{qf.queue_id}: from=<{qf.sender}>, size={message_size(qf.content)}, "
+        self._log(f"{qf.queue_id}: from=<{qf.sender}>, size={queued_size(qf)}, "
                   f"nrcpt={qf.attrs.get('nrcpt') or len(qf.recipients)} (queue active)")
         tr = host.trivial_rewrite()
         self._queued.clear()
@@ -319,7 +319,7 @@ class QueueManager:
                 rs = tr.resolve(r.address)
                 # the agent gets trivial-rewrite's recipient (peter -> peter@$myhostname)
                 resolved = r if not rs.recipient or rs.recipient == r.address else \
-                    replace(r, address=rs.recipient, orig=r.orig or r.address)
+                    replace(r, address=rs.recipient, orig=r.original)
                 self._queued[id(resolved)] = r
                 routes[_key(r)] = (resolved, rs.transport, rs.nexthop)
         # Postfix's order: transport, next hop, domain (ignoring case), address
@@ -389,7 +389,7 @@ class QueueManager:
                     dsn, reason = out.deferred
                     res.deferred.append(rcpt)
                     bounce_log.append(host.spool, qf.queue_id, bounce_log.DeferRecord(
-                        rcpt.orig or rcpt.address, rcpt.address, dsn, reason,
+                        rcpt.original, rcpt.address, dsn, reason,
                         rcpt.orcpt, rcpt.notify, diagnostic=out.diagnostic or "",
                         remote_mta=out.remote_mta or ""))
                     # defer_append() tells flush(8) too: ETRN / postqueue -s find it
@@ -403,11 +403,11 @@ class QueueManager:
         self._log(f"warning: {qf.queue_id}: bounce or trace service failure: {e.text}")
         addresses = {st.orig_address or st.address for st, _ in failed}
         for r in qf.recipients:
-            if (r.orig or r.address) in addresses or r.address in addresses:
+            if r.original in addresses or r.address in addresses:
                 if r not in res.deferred:
                     res.deferred.append(r)
                     bounce_log.append(self.host.spool, qf.queue_id, bounce_log.DeferRecord(
-                        r.orig or r.address, r.address, "4.3.0",
+                        r.original, r.address, "4.3.0",
                         "bounce or trace service failure", r.orcpt, r.notify))
         res.bounced = []
 
@@ -620,17 +620,17 @@ def _simple(r: Recipient, dsn: str, status: str, text: str, relay: str = "none",
         return Outcome(deferred=(dsn, text), remote_mta=remote_mta, diagnostic=diagnostic)
     if status != "bounced" and relay != "none":
         text = f"delivery via {relay}: {text}"      # trace(8)'s form, for success notices
-    st = RecipientStatus(r.address, r.orig or r.address, dsn,
+    st = RecipientStatus(r.address, r.original, dsn,
                          "failed" if status == "bounced" else "delivered", text,
                          diagnostic=diagnostic,
-                         orcpt=r.orcpt or f"rfc822;{r.orig or r.address}",
+                         orcpt=r.orcpt or f"rfc822;{r.original}",
                          remote_mta=remote_mta)
     return Outcome(bounced=[st]) if status == "bounced" else Outcome(delivered=[st])
 
 
 def _local_outcome(r: Recipient, out) -> Outcome:
     """Fold local(8)'s outcome for one recipient (every alias member) into one."""
-    orig = r.orig or r.address
+    orig = r.original
     texts = list(getattr(out, "texts", [])) or ["delivered to mailbox"] * len(out.delivered)
     return Outcome(
         [RecipientStatus(a, orig, "2.0.0", "delivered", f"delivery via local: {text}",

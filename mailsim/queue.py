@@ -131,10 +131,29 @@ class IncomingFile:
 
 @dataclass
 class Recipient:
+    """One envelope recipient as a queue file holds it.
+
+    ``orig`` is the original recipient, as the client gave it (cleanup's ORCP
+    record): ``None`` when none was recorded, in which case it is the address
+    itself. It can be recorded empty: ``sendmail ''`` gives the empty address,
+    which cleanup turns into $empty_address_recipient while the original stays
+    empty (local then logs no ``orig_to=`` and adds no X-Original-To:).
+
+    >>> Recipient("peter@example.com").original
+    'peter@example.com'
+    >>> Recipient("MAILER-DAEMON@example.com", "").original
+    ''
+    """
+
     address: str                 # after rewriting, internal form
-    orig: str = ""               # as the client gave it (original_recipient)
+    orig: str | None = None      # as the client gave it (original_recipient); None: not recorded
     notify: str = ""             # DSN NOTIFY= (e.g. "SUCCESS,FAILURE"), empty if not given
     orcpt: str = ""              # DSN ORCPT= (e.g. "rfc822;peter@example.com")
+
+    @property
+    def original(self) -> str:
+        """The original recipient: ``orig`` if recorded, else the address."""
+        return self.address if self.orig is None else self.orig
 
 
 @dataclass
@@ -147,13 +166,15 @@ class QueueFile:
     attrs: dict[str, str] = field(default_factory=dict)   # client, helo, protocol, ret, envid ...
     hold: bool = False
     warn_time: float = 0.0       # when to send the delay warning (0: not set, -1: sent)
+    size: int = 0                # cleanup's SIZE record: content bytes as records (0: not recorded)
 
     def envelope(self) -> dict:
         """Everything but the content, as plain data (JSON-ready)."""
         return {"queue_id": self.queue_id, "sender": self.sender,
                 "recipients": [vars(r) for r in self.recipients], "arrival": self.arrival,
                 "attrs": self.attrs, "hold": self.hold,
-                **({"warn_time": self.warn_time} if self.warn_time else {})}
+                **({"warn_time": self.warn_time} if self.warn_time else {}),
+                **({"size": self.size} if self.size else {})}
 
 
 def write_queue_file(spool: Path, queue: str, qf: QueueFile, *, fsync: bool = False) -> Path:

@@ -140,7 +140,7 @@ def mail_copy(qf: QueueFile, rcpt: Recipient, now: float, *, mbox: bool) -> byte
     <BLANKLINE>
     """
     sender = quote_local(qf.sender) if qf.sender else ""
-    orig = rcpt.orig or rcpt.address
+    orig = rcpt.original
     head = ""
     if mbox:
         head += f"From {sender or 'MAILER-DAEMON'}  {_from_date(now)}\n"

@@ -28,11 +28,6 @@ CASES = {c["id"]: c for c in DOC["cases"]}
 #: recorded cases whose outcome depends on parts of mailsim that do not match Postfix yet
 GAPS = {
     "stopped-start": "not replayed",
-    # cleanup: an empty recipient becomes $empty_address_recipient (MAILER-DAEMON)
-    "rcpt-empty-arg": "cleanup: empty_address_recipient",
-    # a last line without LF is two queue-file records (CONT + empty NORM): size +2
-    "crlf": "cleanup: message_size of an unterminated last line",
-    "no-final-newline": "cleanup: message_size of an unterminated last line",
 }
 #: log lines of the recording that another case caused (local(8) saw aliases.db change after -bi)
 NOISE = re.compile(r"has changed -- restarting$")

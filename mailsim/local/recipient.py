@@ -99,7 +99,7 @@ def deliver_local(host, qf: QueueFile, rcpt: Recipient, *, active: float, pid: i
     startup_check(host, pid)
     run = Run(host, qf, pid, active, transport=_local_transport(host))
     run.delivered_to = delivered_to_headers(qf.content)
-    top = Attr(replace(rcpt, orig=rcpt.orig or rcpt.address), qf.sender,
+    top = Attr(replace(rcpt, orig=rcpt.original), qf.sender,
                envid=qf.attrs.get("envid", ""), ret=qf.attrs.get("ret", ""))
     status = deliver_recipient(run, top, UserAttr())
     forward_finish(run, top, status)

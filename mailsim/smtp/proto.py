@@ -29,7 +29,7 @@ import ssl
 from dataclasses import dataclass, field
 
 from ..log_adhoc import log_adhoc
-from ..postqueue import message_size
+from ..postqueue import queued_size
 from ..queue import QueueFile, Recipient
 from .addr import LookupFailure, NextHop, ServerAddress, parse_nexthop, resolve, split_nexthops
 from .connect import (BUFSIZE, Channel, ChannelError, ChannelLost, ChannelTimeout,
@@ -296,7 +296,7 @@ class _Delivery:
         self.t_handoff = self.host.clock.now()
         self.t_conn: float | None = None         # connection set-up done (MAIL FROM)
         self.t_done: float | None = None         # end of delivery
-        self.size = message_size(qf.content)
+        self.size = queued_size(qf)
         self.encoding = message_encoding(qf)
         self.logged_line_break = False
 
