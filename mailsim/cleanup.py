@@ -33,7 +33,11 @@ empty_address_recipient (MAILER-DAEMON: where mail to ``<>`` goes),
 header_from_format (standard),
 plus what :mod:`mailsim.canonical` and :mod:`mailsim.virtual_alias` read.
 
-Not simulated: milters, content_filter/FILTER routing, BCC maps,
+FILTER, REDIRECT and BCC actions (smtpd access tables, header/body_checks)
+become the queue file's filter/redirect fields and extra recipients;
+header_size_limit truncates long headers as mime_state.c and cleanup_out.c do.
+
+Not simulated: milters, the content_filter parameter, BCC maps,
 masquerading, MIME header/body checks (mime_header_checks,
 nested_header_checks), 8-bit/SMTPUTF8 detection, DSN "expanded" success
 notices, Sender:/full-name From: headers from sendmail -F (pass the header).
@@ -74,6 +78,7 @@ from dataclasses import dataclass, field
 from .canonical import ExpansionTrouble, canonicalize, header_context, rewrite_header
 from .postqueue import message_size
 from .queue import IncomingFile, QueueFile, Recipient
+from .table_open import log_open_messages
 from .virtual_alias import expand_recipients
 
 __all__ = ["received_header", "rfc2822_date", "cleanup_smtpd", "cleanup_smtpd_aborted", "submit",
@@ -204,6 +209,52 @@ def _logical_headers(heads: list[bytes]) -> list[bytes]:
     return out
 
 
+def mime_header(header: bytes, limit: int, line_limit: int) -> bytes:
+    """A logical header as mime_state.c collects it: records are added while it is shorter
+    than header_size_limit (``limit``); the rest is dropped.
+
+    Each line reaches cleanup as records of at most line_length_limit (``line_limit``)
+    bytes; a record is appended whole, so the result can exceed ``limit`` by up to one
+    record (:func:`header_cut` then trims it).
+
+    >>> mime_header(b"X: " + b"a" * 20 + b"\\n\\tb\\n\\tc", 10, 8)
+    b'X: aaaaaaaaaaaaa'
+    >>> mime_header(b"X: a\\n\\tb\\n\\tc", 7, 100)
+    b'X: a\\n\\tb'
+    """
+    out = b""
+    for i, line in enumerate(header.split(b"\n")):
+        pieces = [line[j:j + line_limit] for j in range(0, len(line), line_limit)] or [b""]
+        for k, piece in enumerate(pieces):
+            if i == 0 and k == 0:
+                out = piece
+            elif len(out) < limit:
+                out += (b"\n" if k == 0 else b"") + piece
+    return out
+
+
+def header_cut(header: bytes, limit: int) -> bytes:
+    """cleanup_out.c, cleanup_out_header(): a header longer than header_size_limit is cut
+    at the last line boundary before the limit when that keeps over 90% of it, else at
+    the limit itself.
+
+    >>> header_cut(b"X: " + b"a" * 20, 10)
+    b'X: aaaaaaa'
+    >>> header_cut(b"X: aaaaaaa\\n\\tbbbbbbbbbbbbb", 11)
+    b'X: aaaaaaa'
+    """
+    if len(header) <= limit:
+        return header
+    start = 0
+    for line in header.split(b"\n"):
+        if start + len(line) > limit:
+            if start > 0.9 * limit:
+                return header[:start - 1]           # nice cut: without the LF
+            return header[:limit]                   # unkind cut
+        start += len(line) + 1
+    return header
+
+
 def _name(header: bytes) -> str:
     m = _HEADER_NAME.match(header)
     return m.group(1).decode("ascii", "replace").lower() if m else ""
@@ -230,7 +281,10 @@ class _State:
     last_recipient: str | None = None   # Postfix's state->recip (logged by checks)
     hold: bool = False
     discard: bool = False
-    actions: list[tuple[str, str]] = field(default_factory=list)
+    filter: str = ""                    # a FILTER action's transport:nexthop (state->filter)
+    redirect: str = ""                  # a REDIRECT action's address (state->redirect)
+    hbc_rcpt: list[str] = field(default_factory=list)   # header/body_checks BCC addresses
+    checks_off: bool = False            # after REDIRECT: no more header/body checks
     seen: set[str] = field(default_factory=set)
     resent: str = ""
     hops: int = 0
@@ -241,7 +295,7 @@ class _State:
     @property
     def filtered(self) -> bool:
         """header_checks / body_checks apply to mail from smtpd and sendmail (CLEANUP_FLAG_FILTER)."""
-        return self.origin in ("smtpd", "pickup")
+        return self.origin in ("smtpd", "pickup") and not self.checks_off
 
 
 def _envelope_sender(st: _State, sender: str) -> str:
@@ -289,8 +343,9 @@ def _check(st: _State, kind: str, raw: bytes) -> list[bytes] | None:
 
     Returns the lines to keep in its place (``[]`` drops it); raises
     :class:`CleanupError` for REJECT. Supported: REJECT, DISCARD, HOLD, WARN,
-    IGNORE, PREPEND, REPLACE, DUNNO/OK; FILTER, REDIRECT and BCC are logged
-    and remembered only.
+    IGNORE, PREPEND, REPLACE, DUNNO/OK, FILTER, REDIRECT (the queue file's
+    FILT and RDR records, used by qmgr) and BCC (a recipient added at the
+    end, see :func:`_extracted`).
     """
     host = st.host
     specs = host.conf.list("header_checks" if kind == "header" else "body_checks")
@@ -334,8 +389,24 @@ def _check(st: _State, kind: str, raw: bytes) -> list[bytes] | None:
     if action in ("DUNNO", "OK"):
         return None
     if action in ("FILTER", "REDIRECT", "BCC"):
-        st.log(f"{line}: {arg}")
-        st.actions.append((action, arg))
+        # cleanup_message.c, cleanup_act(): an argument without ':' / '@' is ignored
+        table = f"{kind}_checks"
+        if action == "FILTER" and not arg:
+            st.log(f"warning: missing FILTER command argument in {table} map")
+        elif action == "FILTER" and ":" not in arg:
+            st.log(f"warning: bad FILTER command {arg} in {table} -- need transport:destination")
+        elif action != "FILTER" and "@" not in arg:
+            what = "target" if action == "REDIRECT" else "address"
+            st.log(f'warning: bad {action} {what} "{arg}" in {table} map -- need user@domain')
+        else:
+            st.log(f"{line}: {arg}")
+            if action == "FILTER":
+                st.filter = arg
+            elif action == "REDIRECT":
+                st.redirect = arg
+                st.checks_off = True
+            else:
+                st.hbc_rcpt.append(arg)
         return [raw]
     st.log(f"warning: unknown command in {kind}_checks map: {value}")
     return None
@@ -448,10 +519,25 @@ def _body(st: _State, rest: bytes) -> list[bytes]:
     return out
 
 
+@dataclass
+class Delegated:
+    """Access-table actions smtpd(8) delegates to cleanup (smtpd_check.c, smtpd.c).
+
+    ``prepend``: PREPEND headers, sent above smtpd's Received: header;
+    ``filter`` (FILTER transport:nexthop), ``redirect`` (REDIRECT address) and
+    ``bcc`` (BCC addresses) go in the extracted segment after the content,
+    as FILT, RDR and recipient records.
+    """
+    prepend: list[str] = field(default_factory=list)
+    filter: str = ""
+    redirect: str = ""
+    bcc: list[str] = field(default_factory=list)
+
+
 def submit(host, *, sender: str, recipients: list[Recipient], content: bytes, origin: str,
            received: str | None = None, attrs: dict[str, str] | None = None,
            file: IncomingFile | None = None, hold: bool = False,
-           pid: int | None = None) -> QueueFile:
+           pid: int | None = None, delegated: Delegated | None = None) -> QueueFile:
     """Process one message as cleanup(8) does and queue it; returns its :class:`QueueFile`.
 
     ``origin``: "smtpd", "pickup" (sendmail), "bounce" (notifications) or
@@ -463,7 +549,7 @@ def submit(host, *, sender: str, recipients: list[Recipient], content: bytes, or
     from ``origin`` and the client address; ``attrs["full_name"]`` is the
     sender's full name for a missing From:. ``file``: the queue file smtpd
     created at the first RCPT (else a new one). ``hold``: park the message
-    in the hold queue.
+    in the hold queue. ``delegated``: smtpd's PREPEND/FILTER/REDIRECT/BCC.
 
     A message a DISCARD action dropped is returned but not queued. Raises
     :class:`CleanupError` (after removing the queue file) when cleanup
@@ -473,16 +559,11 @@ def submit(host, *, sender: str, recipients: list[Recipient], content: bytes, or
         raise ValueError(f"origin must be one of {', '.join(ORIGINS)}, not {origin!r}")
     f = file if file is not None else host.new_queue_file()
     attrs = dict(attrs or {})
-    context = attrs.get("rewrite_context")
-    if context == "remote":
-        context = "remote" if host.conf["remote_header_rewrite_domain"] else None
-    elif context != "local":
-        context = header_context(host, origin, attrs.get("client_address", ""))
-    now = host.clock.now()
     st = _State(host, f.queue_id, pid if pid is not None else host.cleanup_pid(), origin,
-                sender, attrs, context, now, hold=hold)
+                sender, attrs, _rewrite_context(host, origin, attrs), host.clock.now(), hold=hold)
+    log_open_messages(host, "cleanup", st.pid)
     try:
-        qf = _process(st, recipients, content, received)
+        qf = _process(st, recipients, content, received, delegated or Delegated())
     except CleanupError:
         f.abort()
         raise
@@ -495,8 +576,18 @@ def submit(host, *, sender: str, recipients: list[Recipient], content: bytes, or
     return qf
 
 
+def _rewrite_context(host, origin: str, attrs: dict[str, str]) -> str | None:
+    """The header rewriting context: ``attrs["rewrite_context"]`` or what follows from the origin."""
+    context = attrs.get("rewrite_context")
+    if context == "remote":
+        return "remote" if host.conf["remote_header_rewrite_domain"] else None
+    if context == "local":
+        return context
+    return header_context(host, origin, attrs.get("client_address", ""))
+
+
 def _process(st: _State, recipients: list[Recipient], content: bytes,
-             received: str | None) -> QueueFile:
+             received: str | None, delegated: Delegated) -> QueueFile:
     host = st.host
     try:
         st.sender = _envelope_sender(st, st.sender)
@@ -510,10 +601,12 @@ def _process(st: _State, recipients: list[Recipient], content: bytes,
     if host.conf.bool("cleanup_replace_stray_cr_lf"):
         content = content.replace(b"\r", b" ")      # no SMTP smuggling through this host
     heads, rest = split_headers(content)
+    ahead = [h.encode("utf-8", "surrogateescape") for h in delegated.prepend]
     out: list[bytes] = []
     try:
-        for h in _logical_headers(([b"\n".join(rec)] if rec else []) + heads):
-            out += _header(st, h)
+        limit, line_limit = host.conf.int("header_size_limit"), host.conf.int("line_length_limit")
+        for h in _logical_headers(ahead + ([b"\n".join(rec)] if rec else []) + heads):
+            out += [header_cut(x, limit) for x in _header(st, mime_header(h, limit, line_limit))]
             if st.discard:
                 return _queue_file(st, content)
     except ExpansionTrouble as e:
@@ -522,6 +615,10 @@ def _process(st: _State, recipients: list[Recipient], content: bytes,
     body = _body(st, rest)
     if st.discard:
         return _queue_file(st, content)
+    try:
+        _extracted(st, delegated)
+    except ExpansionTrouble as e:
+        raise _fail(e.status, e.reason) from None
     lines = [ln for h in out for ln in h.split(b"\n")]
     blank = [b""] if rest.startswith(b"\n") or body else []   # mime_state adds a missing one
     limit = host.conf.int("message_size_limit")
@@ -535,7 +632,29 @@ def _process(st: _State, recipients: list[Recipient], content: bytes,
     # An unterminated last body line is a CONT record; mime_state.c ends it with an empty NORM
     # record, 2 bytes that the SIZE record counts (a last header line is joined, not ended).
     tail = 2 if unterminated and rest.strip(b"\n") else 0
-    return _queue_file(st, data, message_size(data) + tail)
+    return _queue_file(st, data, message_size(data, host.conf.int("line_length_limit")) + tail)
+
+
+def _extracted(st: _State, delegated: Delegated) -> None:
+    """The extracted segment: smtpd's FILTER/REDIRECT/BCC, then header/body_checks' ones.
+
+    smtpd's FILT and RDR records come first and header/body_checks' are written
+    at the end of the segment, so theirs win (qmgr_message.c uses the last one
+    read). Each BCC address is a recipient record processed like any other
+    (cleanup_extracted.c: rewriting, canonical and virtual alias maps); smtpd
+    sends a NOTIFY=NEVER attribute after each one, which thus applies to the
+    next (smtpd.c). header/body_checks BCCs are added only when the message
+    has recipients, with NOTIFY=NEVER (cleanup_extracted_finish(),
+    cleanup_addr_bcc()). None has a DSN original recipient.
+    """
+    st.filter = st.filter or delegated.filter
+    st.redirect = st.redirect or delegated.redirect
+    extra = [Recipient(a, a, "NEVER" if i else "", "") for i, a in enumerate(delegated.bcc)]
+    if st.hbc_rcpt and (st.recipients or extra):
+        extra += [Recipient(a, a, "NEVER", "") for a in st.hbc_rcpt]
+    if extra:
+        st.recipients += [Recipient(r.address, r.orig, r.notify, "")
+                          for r in _envelope_recipients(st, extra)]
 
 
 def _queue_file(st: _State, data: bytes, size: int = 0) -> QueueFile:
@@ -546,19 +665,13 @@ def _queue_file(st: _State, data: bytes, size: int = 0) -> QueueFile:
     # (a later change of delay_warning_time does not concern mail already queued)
     warn = st.host.conf.time("delay_warning_time")
     return QueueFile(st.queue_id, st.sender, st.recipients, st.now, data, attrs, hold=st.hold,
-                     warn_time=st.now + warn if warn > 0 else 0.0, size=size)
+                     warn_time=st.now + warn if warn > 0 else 0.0, size=size,
+                     filter=st.filter, redirect=st.redirect)
 
 
 # -- smtpd's way in ----------------------------------------------------------------------------------
-def cleanup_smtpd(host, session, tx, content: bytes) -> bool | str:
-    """Write one message received by smtpd into the incoming queue, and log it.
-
-    Returns True when queued (or discarded); False when the queue file would
-    exceed message_size_limit (smtpd answers "552 5.3.4 Error: message file
-    too big"); else the reply smtpd gives, "CODE D.S.N text" (a header/body_checks
-    REJECT: "550 5.7.1 text"; an alias expansion problem: "451 4.6.0 Alias
-    expansion error").
-    """
+def _smtpd_request(host, session, tx) -> tuple[str, dict[str, str]]:
+    """What smtpd hands cleanup before the message content: our Received: header and the attributes."""
     now = host.clock.now()
     proto = "UTF8SMTP" if tx.params.get("SMTPUTF8") else session.protocol   # Received: "with"
     proto += session.tls_with_suffix()                                      # ESMTPS (RFC 3848)
@@ -568,18 +681,32 @@ def cleanup_smtpd(host, session, tx, content: bytes) -> bool | str:
                           myhostname=host.conf["myhostname"], proto=proto, queue_id=tx.queue_id,
                           rcpt=rcpt, when=now, mail_name=host.conf.get("mail_name") or "Postfix",
                           comments=session.tls_received_lines() + session.auth_received_lines())
-    if session.tx_discard:
-        tx.file.abort()
-        return True
     attrs = {"client_name": session.client_name, "client_address": session.client_addr,
              "helo_name": session.helo_name or "", "protocol": session.protocol,
              **{k.lower(): v for k, v in tx.params.items()}}
     for name in ("sasl_method", "sasl_username", "sasl_sender"):     # smtpd's SASL records
         if getattr(session, name, None) is not None:
             attrs[name] = getattr(session, name)
+    return rec, attrs
+
+
+def cleanup_smtpd(host, session, tx, content: bytes) -> bool | str:
+    """Write one message received by smtpd into the incoming queue, and log it.
+
+    Returns True when queued (or discarded); False when the queue file would
+    exceed message_size_limit (smtpd answers "552 5.3.4 Error: message file
+    too big"); else the reply smtpd gives, "CODE D.S.N text" (a header/body_checks
+    REJECT: "550 5.7.1 text"; an alias expansion problem: "451 4.6.0 Alias
+    expansion error").
+    """
+    rec, attrs = _smtpd_request(host, session, tx)
+    if session.tx_discard:
+        tx.file.abort()
+        return True
     try:
         submit(host, sender=tx.sender, recipients=tx.recipients, content=content,
-               origin="smtpd", received=rec, attrs=attrs, file=tx.file, hold=session.tx_hold)
+               origin="smtpd", received=rec, attrs=attrs, file=tx.file, hold=session.tx_hold,
+               delegated=_delegated(session))
     except CleanupError as e:
         if e.kind == "size":
             return False
@@ -587,31 +714,88 @@ def cleanup_smtpd(host, session, tx, content: bytes) -> bool | str:
     return True
 
 
-def cleanup_smtpd_aborted(host, session, tx, content: bytes) -> None:
-    """cleanup's side when smtpd stopped copying a message at message_size_limit.
+def _delegated(session) -> Delegated:
+    """smtpd's access-table actions for this transaction (``session.tx_actions``, in order).
 
-    smtpd streams the message to cleanup as it arrives and stops when the
-    queue file would grow too big; cleanup has seen the headers by then (and
-    logs the message-id), then the stream is closed with an error and the
-    queue file removed: ``QID: message-id=<...>`` and ``warning:
-    mail_stream_cleanup: close error`` (the recorded size-limit scenario).
+    smtpd_check.c: PREPEND and BCC accumulate; FILTER and REDIRECT: the last one counts.
     """
-    pid = host.cleanup_pid()
-    heads, rest = split_headers(content)
-    seen = False
-    for h in _logical_headers(heads):
-        if _name(h) == "message-id":
-            host.log.write("cleanup", pid, f"{tx.queue_id}: message-id={_value(h)}")
-            seen = True
-    if not seen and rest:                    # the headers ended: the missing one is added
-        local = header_context(host, "smtpd", session.client_addr) is not None \
-            or host.conf.bool("always_add_missing_headers")
-        if local:
-            stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(host.clock.now()))
-            host.log.write("cleanup", pid, f"{tx.queue_id}: message-id=<{stamp}.{tx.queue_id}"
-                                           f"@{host.conf['myhostname']}>")
-        else:
-            host.log.write("cleanup", pid, f"{tx.queue_id}: message-id=<>")
-    host.log.write("cleanup", pid, "warning: mail_stream_cleanup: close error")
+    d = Delegated()
+    for action, text in getattr(session, "tx_actions", ()):
+        if action == "PREPEND":
+            d.prepend.append(text)
+        elif action == "BCC":
+            d.bcc.append(text)
+        elif action == "FILTER":
+            d.filter = text
+        elif action == "REDIRECT":
+            d.redirect = text
+    return d
+
+
+def cleanup_smtpd_aborted(host, session, tx, content: bytes) -> None:
+    """cleanup's side of a message smtpd gave up on after sending it (part of) the content.
+
+    smtpd streams the message to cleanup as it arrives and closes the stream
+    without an end record when it gives up: smtpd_end_of_data_restrictions
+    reject, a bare <LF> reject (smtpd stops copying at that line), the
+    message_size_limit in DATA or BDAT (smtpd stops copying there), RSET or
+    a lost connection in the middle of BDAT chunks. ``content`` is what
+    cleanup was sent (records: lines ending in LF, a last piece maybe
+    without). cleanup has processed it as it came (cleanup.c reads records
+    until the stream ends, cleanup_message.c's header and body callbacks);
+    then it removes the queue file (cleanup_api.c, cleanup_flush()).
+    """
+    rec, attrs = _smtpd_request(host, session, tx)
+    st = _State(host, tx.queue_id, host.cleanup_pid(), "smtpd", tx.sender, attrs,
+                _rewrite_context(host, "smtpd", attrs), host.clock.now(), hold=session.tx_hold)
+    _process_partial(st, tx.recipients, content, rec, _delegated(session).prepend)
     if tx.file is not None:
         tx.file.abort()
+
+
+def _process_partial(st: _State, recipients: list[Recipient], content: bytes, received: str,
+                     prepend: list[str]) -> None:
+    """Process the content of a stream that ended without its end record; log as cleanup does.
+
+    cleanup_message.c (through mime_state.c) sees a header only when the next
+    line arrives (it might be continued), so a last header of an unfinished
+    header block is never examined; the end of the headers (a non-header
+    line) runs cleanup_header_done_callback: the generated Message-Id: and its
+    ``message-id=`` log line, or ``message-id=<>``; body lines go through
+    body_checks as they come. A refusal on the way (header_checks REJECT,
+    hopcount) stops the processing. The queue file then is closed with what
+    was written: when that is beyond message_size_limit (cleanup_init.c sets
+    it as the file size limit) the close fails: ``warning:
+    mail_stream_cleanup: close error`` (mail_stream.c).
+    """
+    host = st.host
+    rec = [h.encode("utf-8", "surrogateescape") for h in prepend + [received]]
+    if host.conf.bool("cleanup_replace_stray_cr_lf"):
+        content = content.replace(b"\r", b" ")
+    heads, rest = split_headers(content)
+    ended = b"\n" in rest or (bool(rest) and not _HEADER_NAME.match(rest)
+                              and rest[:1] not in (b" ", b"\t"))
+    pending = _logical_headers(rec + heads)
+    if not ended:
+        pending = pending[:-1]             # still waiting for a line that might continue it
+    out: list[bytes] = []
+    body: list[bytes] = []
+    try:
+        st.sender = _envelope_sender(st, st.sender)
+        st.recipients = _envelope_recipients(st, recipients)
+        limit, line_limit = host.conf.int("header_size_limit"), host.conf.int("line_length_limit")
+        for h in pending:
+            out += [header_cut(x, limit) for x in _header(st, mime_header(h, limit, line_limit))]
+            if st.discard:
+                break
+        if ended and not st.discard:
+            out += _missing(st, st.now)
+            complete = rest[:rest.rfind(b"\n") + 1]      # body records that arrived whole
+            body = _body(st, complete)
+    except (CleanupError, ExpansionTrouble):
+        pass
+    lines = [ln for h in out for ln in h.split(b"\n")]
+    blank = [b""] if ended and (rest.startswith(b"\n") or body) else []
+    limit = host.conf.int("message_size_limit")
+    if limit and queue_file_size(st.sender, st.recipients, st.attrs, [], lines, blank + body) > limit:
+        st.log("warning: mail_stream_cleanup: close error")

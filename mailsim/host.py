@@ -498,10 +498,14 @@ class Host:
         """This host's trivial-rewrite (cached until reload)."""
         if self._trivial is None:
             from .trivial_rewrite import TrivialRewrite
+            from .table_open import log_open_messages
             self._trivial = TrivialRewrite(
                 self.conf, lookup=lambda spec, key: self.open_map(spec).lookup(key),
                 own_addresses=self.own_addresses(),
-                read_file=lambda p: self.path(p).read_text())
+                read_file=lambda p: self.path(p).read_text(),
+                warn=lambda text: self.log.write("trivial-rewrite", self.rewrite_pid(),
+                                                 f"warning: {text}"),
+                started=lambda: log_open_messages(self, "trivial-rewrite", self.rewrite_pid))
             self._warn_domain_conflicts(self._trivial)
         return self._trivial
 

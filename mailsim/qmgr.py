@@ -314,14 +314,13 @@ class QueueManager:
         tr = host.trivial_rewrite()
         self._queued.clear()
         routes = {}
-        for r in qf.recipients:
+        for i, r in enumerate(qf.recipients):
+            if qf.redirect and i > 0:
+                break                   # qmgr_message.c: REDIRECT delivers once per message
             if _key(r) not in done:
-                rs = tr.resolve(r.address)
-                # the agent gets trivial-rewrite's recipient (peter -> peter@$myhostname)
-                resolved = r if not rs.recipient or rs.recipient == r.address else \
-                    replace(r, address=rs.recipient, orig=r.original)
+                resolved, transport, nexthop = self._route(qf, r)
                 self._queued[id(resolved)] = r
-                routes[_key(r)] = (resolved, rs.transport, rs.nexthop)
+                routes[_key(r)] = (resolved, transport, nexthop)
         # Postfix's order: transport, next hop, domain (ignoring case), address
         todo_routes = sorted(routes.values(), key=lambda t: (
             t[1], t[2], t[0].address.rpartition("@")[2].lower(), t[0].address))
@@ -368,6 +367,30 @@ class QueueManager:
             self._remove(qf, active, journal)
             res.removed = True
         return res
+
+    def _route(self, qf: QueueFile, r: Recipient) -> tuple[Recipient, str, str]:
+        """(recipient for the agent, transport, nexthop): qmgr_message.c, qmgr_message_resolve().
+
+        A REDIRECT address replaces the recipient (rewritten to canonical form,
+        then resolved; the original recipient stays). A FILTER transport:nexthop
+        overrides the resolver (not for address probes); without a nexthop it is
+        default_filter_nexthop, else the recipient's domain, else $myhostname.
+        """
+        tr = self.host.trivial_rewrite()
+        address = tr.rewrite(qf.redirect) if qf.redirect else r.address
+        tflags = int(qf.attrs.get("trace_flags") or 0)
+        if qf.filter and not qf.redirect and not tflags & TRACE_ONLY:
+            transport, _, nexthop = qf.filter.partition(":")
+            if not nexthop:
+                domain = address.rpartition("@")[2] if "@" in address else ""
+                nexthop = self.host.conf["default_filter_nexthop"] or domain \
+                    or self.host.conf["myhostname"]
+            return r, transport, nexthop
+        rs = tr.resolve(address)
+        # the agent gets trivial-rewrite's recipient (peter -> peter@$myhostname)
+        new = rs.recipient or address
+        resolved = r if new == r.address else replace(r, address=new, orig=r.original)
+        return resolved, rs.transport, rs.nexthop
 
     def _deliver_all(self, qf: QueueFile, groups, t_active: float, res: MessageResult,
                      journal: Path, success: list, failed: list) -> None:

@@ -119,6 +119,11 @@ class IncomingFile:
             os.replace(self.tmp, final)
         return final
 
+    @property
+    def pending(self) -> bool:
+        """Neither committed nor aborted yet."""
+        return self.fd >= 0
+
     def abort(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
@@ -167,6 +172,8 @@ class QueueFile:
     hold: bool = False
     warn_time: float = 0.0       # when to send the delay warning (0: not set, -1: sent)
     size: int = 0                # cleanup's SIZE record: content bytes as records (0: not recorded)
+    filter: str = ""             # FILT record: FILTER action's transport:nexthop (qmgr routes by it)
+    redirect: str = ""           # RDR record: REDIRECT action's address (qmgr delivers there)
 
     def envelope(self) -> dict:
         """Everything but the content, as plain data (JSON-ready)."""
@@ -174,7 +181,9 @@ class QueueFile:
                 "recipients": [vars(r) for r in self.recipients], "arrival": self.arrival,
                 "attrs": self.attrs, "hold": self.hold,
                 **({"warn_time": self.warn_time} if self.warn_time else {}),
-                **({"size": self.size} if self.size else {})}
+                **({"size": self.size} if self.size else {}),
+                **({"filter": self.filter} if self.filter else {}),
+                **({"redirect": self.redirect} if self.redirect else {})}
 
 
 def write_queue_file(spool: Path, queue: str, qf: QueueFile, *, fsync: bool = False) -> Path:

@@ -92,6 +92,38 @@ __all__ = ["TrivialRewrite", "Resolved", "split_address", "CLASSES"]
 CLASSES = ("local", "alias", "virtual", "relay", "default")
 
 
+def ipv4_problem(addr: str) -> str | None:
+    """What valid_ipv4_hostaddr() says about a malformed dotted quad (None: well formed).
+
+    >>> ipv4_problem("1.2.3"), ipv4_problem("::1"), ipv4_problem("1.2.3.4")
+    ('invalid octet count: 1.2.3', 'invalid character 58(decimal): ::1', None)
+    >>> ipv4_problem("1.2.3.256"), ipv4_problem("1..2.3"), ipv4_problem("0.1.2.3")
+    ('invalid octet value: 1.2.3.256', 'misplaced dot: 1..2.3', 'bad initial octet value: 0.1.2.3')
+    """
+    shown = addr[:100]
+    in_byte = False
+    count = value = 0
+    for i, ch in enumerate(addr):
+        if ch.isascii() and ch.isdigit():
+            if not in_byte:
+                in_byte, value = True, 0
+                count += 1
+            value = value * 10 + int(ch)
+            if value > 255:
+                return f"invalid octet value: {shown}"
+        elif ch == ".":
+            if not in_byte or i + 1 == len(addr):
+                return f"misplaced dot: {shown}"
+            if count == 1 and value == 0 and addr.lstrip("0."):
+                return f"bad initial octet value: {shown}"
+            in_byte = False
+        else:
+            return f"invalid character {ord(ch.encode('utf-8', 'surrogateescape')[:1])}(decimal): {shown}"
+    if count != 4:
+        return f"invalid octet count: {shown}"
+    return None
+
+
 def split_address(addr: str) -> tuple[str, str]:
     """Split at the rightmost ``@``: ``("user", "domain")``; domain "" if none."""
     local, at, domain = addr.rpartition("@")
@@ -129,17 +161,29 @@ class TrivialRewrite:
 
     def __init__(self, conf, *, lookup: Callable[[str, str], "str | None"] | None = None,
                  own_addresses: list[str] | None = None,
-                 read_file: Callable[[str], str] | None = None) -> None:
+                 read_file: Callable[[str], str] | None = None,
+                 warn: Callable[[str], None] | None = None,
+                 started: Callable[[], None] | None = None) -> None:
         self.conf = conf
         self.lookup = lookup
         self.read_file = read_file
+        #: logs one of trivial-rewrite's warnings (text after "warning: ")
+        self.warn = warn or (lambda text: None)
+        #: called before the first request: the process starts and opens its tables
+        self._started = started
         self.own = set(own_addresses or ["127.0.0.1", "::1"])
         self._dom_cache: dict[tuple[str, str], bool] = {}
         self._transport_table: TransportTable | None = None
 
     # -- rewrite ----------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._started is not None:
+            started, self._started = self._started, None
+            started()
+
     def rewrite(self, addr: str) -> str:
         """Canonicalize an address in the "local" context (envelope addresses)."""
+        self._start()
         c = self.conf
         if addr == "" or addr.endswith("@"):
             return addr
@@ -162,18 +206,56 @@ class TrivialRewrite:
 
     # -- domain classes -----------------------------------------------------------------
     def in_list(self, domain: str, param: str) -> bool:
+        """Is ``domain`` in the domain list ``param``? A table in the list that cannot be
+        read raises MapError, after the two warnings of match_list.c (the table's own,
+        then "PARAM: TYPE:NAME: table lookup problem"); no answer is remembered then."""
         key = (domain, param)
         if key not in self._dom_cache:
-            self._dom_cache[key] = match_domain(
-                domain, self.conf.list(param), parent_matches=parent_matches(self.conf, param),
-                lookup=self.lookup, read_file=self.read_file)
+            try:
+                found = match_domain(
+                    domain, self.conf.list(param), parent_matches=parent_matches(self.conf, param),
+                    lookup=self.lookup, read_file=self.read_file)
+            except MapError as e:
+                if e.warning:
+                    self.warn(e.warning)
+                self.warn(f"{param}: {e.spec}: table lookup problem")
+                raise
+            self._dom_cache[key] = found
         return self._dom_cache[key]
 
-    def is_local_domain(self, domain: str) -> bool:
-        """mydestination, or an address literal of one of our own interfaces."""
+    def _class_of(self, domain: str, param: str) -> bool:
+        """in_list, where a table error makes the address unresolvable (resolve.c:
+        "PARAM lookup failure", then RESOLVE_FLAG_FAIL: smtpd answers 451 4.3.0)."""
+        try:
+            return self.in_list(domain, param)
+        except MapError:
+            self.warn(f"{param} lookup failure")
+            raise
+
+    def _nag_lists(self, domain: str) -> None:
+        """resolve.c looks a local domain up in the virtual domain lists too, to nag about
+        a domain listed twice; a table that fails there costs only its warnings."""
+        if not self.conf.bool("helpful_warnings"):
+            return
+        for param in ("virtual_alias_domains", "virtual_mailbox_domains"):
+            if self.conf.list(param):
+                try:
+                    self.in_list(domain, param)
+                except MapError:
+                    pass
+
+    def is_local_domain(self, domain: str, *, gripe: bool = False) -> bool:
+        """mydestination, or an address literal of one of our own interfaces.
+
+        With ``gripe`` (trivial-rewrite resolving), a malformed IPv4 literal is logged
+        as resolve_local.c's valid_mailhost_addr(DO_GRIPE) does."""
         d = domain.lower().rstrip(".")
         if d.startswith("[") and d.endswith("]"):
             lit = d[1:-1]
+            if gripe and not lit.startswith("ipv6:"):
+                problem = ipv4_problem(domain.rstrip(".")[1:-1])
+                if problem:
+                    self.warn(f"valid_ipv4_hostaddr: {problem}")
             if lit.startswith("ipv6:"):
                 lit = lit[5:]
             try:
@@ -186,17 +268,18 @@ class TrivialRewrite:
         d = domain.lower().rstrip(".")
         if self.is_local_domain(d):
             return "local"
-        if self.in_list(d, "virtual_alias_domains"):
+        if self._class_of(d, "virtual_alias_domains"):
             return "alias"
-        if self.in_list(d, "virtual_mailbox_domains"):
+        if self._class_of(d, "virtual_mailbox_domains"):
             return "virtual"
-        if self.in_list(d, "relay_domains"):
+        if self._class_of(d, "relay_domains"):
             return "relay"
         return "default"
 
     # -- resolve ------------------------------------------------------------------------
     def resolve(self, addr: str) -> Resolved:
         """Resolve ``addr`` to (class, transport, nexthop, recipient), like trivial-rewrite."""
+        self._start()
         c = self.conf
         why: list[str] = []
         routed = False
@@ -209,7 +292,8 @@ class TrivialRewrite:
             local, domain = split_address(a)
             if domain:
                 dom = domain.lower().rstrip(".")
-                if self.is_local_domain(dom):
+                if self.is_local_domain(domain, gripe=True):
+                    self._nag_lists(dom)
                     why.append(f"{dom} is local (mydestination or own address)")
                     if "@" in local or (c.bool("allow_percent_hack") and "%" in local) or \
                             (c.bool("swap_bangpath") and "!" in local):

@@ -66,6 +66,7 @@ import os
 import time
 from pathlib import Path
 
+from .table_open import log_open_messages
 from .canonical import lookup_address, quote_local
 from .log_adhoc import log_adhoc
 from .local.mailbox import mbox_dsn      # Postfix's global mbox_dsn(), shared with local(8)
@@ -355,6 +356,7 @@ def deliver_virtual(host, qf: QueueFile, rcpt: Recipient, *, active: float,
     throttles it and the message stays in the active queue.
     """
     relay = "virtual"
+    log_open_messages(host, "virtual", pid)
     try:
         dsn, status, text = "2.0.0", "sent", _deliver(host, qf, rcpt, pid)
     except VirtualError as e:

@@ -254,3 +254,53 @@ def test_canonical_table_problem(tmp_path: Path) -> None:
     assert h.log.lines[-1].endswith("warning: %s: sender_canonical_maps map lookup problem for "
                                     "alice@example.com -- message not accepted, try again later"
                                     % h.log.lines[-1].split("warning: ")[1].split(":")[0])
+
+
+def test_header_checks_filter_redirect_bcc(tmp_path: Path) -> None:
+    # cleanup_message.c: FILTER/REDIRECT are the queue file's FILT/RDR records (they win over
+    # smtpd's), BCC adds a recipient with NOTIFY=NEVER; REDIRECT ends header/body checks
+    from mailsim.cleanup import Delegated
+    h = _host(tmp_path)
+    (h.root / "etc/postfix/hc").write_text("/^Subject: f/ FILTER smtp:[10.0.0.1]\n"
+                                           "/^Subject: b/ BCC bob@example.com\n"
+                                           "/^Subject: r/ REDIRECT gerda@example.com\n"
+                                           "/^X-After: r/ REJECT no\n"
+                                           "/^Subject: x/ BCC nobody\n")
+    h = h.with_settings(header_checks="regexp:/etc/postfix/hc")
+
+    def go(subject: str, **kw):
+        return submit(h, sender="a@example.com", recipients=[Recipient("peter@example.com")],
+                      content=f"Subject: {subject}\nX-After: {subject}\n\nbody\n".encode(),
+                      origin="pickup", received="Received: by x", delegated=Delegated(**kw))
+
+    qf = go("r", redirect="jim@example.com", filter="relay:x")
+    assert (qf.redirect, qf.filter) == ("gerda@example.com", "relay:x")   # X-After: not checked
+    assert h.log.lines[-2].split(": ", 1)[1].startswith(f"{qf.queue_id}: redirect: header Subject: r")
+    qf = go("b", bcc=["marc@example.com"])
+    assert [(r.address, r.notify, r.orcpt) for r in qf.recipients[1:]] == [
+        ("marc@example.com", "", ""), ("jim@example.com", "", ""),    # virtual_alias_maps apply
+        ("bob@example.com", "NEVER", "")]
+    assert go("f", filter="relay:x").filter == "smtp:[10.0.0.1]"
+    assert len(go("x").recipients) == 1
+    assert any('warning: bad BCC address "nobody" in header_checks map -- need user@domain' in l
+               for l in h.log.lines)
+
+
+def test_header_size_limit_truncates_as_mime_state_and_cleanup_out(tmp_path: Path) -> None:
+    # mime_state.c keeps records while the header is under header_size_limit; cleanup_out.c
+    # then cuts at a line boundary (keeping > 90%) or at the limit; the SIZE record counts
+    # line_length_limit records
+    h = _host(tmp_path, header_size_limit="100", line_length_limit="30")
+    long = b"X-Long: " + b"a" * 200
+    folded = b"X-Folded: s" + b"".join(b"\n\tline %02d" % i for i in range(20))
+    qf = submit(h, sender="a@example.com", recipients=[Recipient("peter@example.com")],
+                content=long + b"\n" + folded + b"\nSubject: x\n\nbody\n", origin="pickup",
+                received="Received: by x")
+    heads = qf.content.split(b"\n\n")[0].split(b"\n")
+    assert heads[1] == long[:100]                   # 4 records of 30 kept (120), unkind cut
+    kept = [ln for ln in heads if ln.startswith(b"\tline")]
+    # 11 + 10*9 = 101 kept; line 09 would end past 100 and starts past 90: nice cut before it
+    assert len(kept) == 9 and kept[-1] == b"\tline 08"
+    assert b"Subject: x" in heads
+    from mailsim.postqueue import message_size
+    assert qf.size == message_size(qf.content, 30) > message_size(qf.content)

@@ -131,3 +131,119 @@ def test_random_input_never_raises(make_host):
                 break
         eng.lost()
     assert not list((h.spool / "incoming").glob(".tmp.*")), "aborted sessions leave no temporary files"
+
+
+def _cleanup_lines(host) -> list[str]:
+    return [l.split(": ", 1)[1] for l in host.log.lines if "postfix/cleanup[" in l]
+
+
+def test_rset_after_bdat_chunk_cleanup_logs_what_it_saw(host):
+    # smtpd.c mail_reset() closes cleanup's stream: cleanup has seen the headers of the
+    # first chunk and their end, so it logs the Message-Id it added (cleanup_message.c)
+    s, _ = talk(host, "EHLO c.example", "MAIL FROM:<a@example.org>", "RCPT TO:<peter@example.com>")
+    qid = s.engine.tx.queue_id
+    assert s.send(b"BDAT 20\r\nSubject: x\r\n\r\nbody\r\n") == "250 2.0.0 Ok: 20 bytes"
+    assert s.send("RSET") == "250 2.0.0 Ok"
+    assert _cleanup_lines(host) == [f"{qid}: message-id=<20261125090000.{qid}@mail.example.com>"]
+    assert not list((host.spool / "incoming").iterdir())
+
+
+def test_unfinished_header_block_is_not_examined(host):
+    # mime_state.c holds the last header until the next line shows it is not continued
+    s, _ = talk(host, "EHLO c.example", "MAIL FROM:<a@example.org>", "RCPT TO:<peter@example.com>")
+    assert s.send(b"BDAT 39\r\nSubject: x\r\nMessage-ID: <m@c.example>\r\n") == "250 2.0.0 Ok: 39 bytes"
+    s.send("RSET")
+    assert _cleanup_lines(host) == []
+    s, _ = talk(host, "MAIL FROM:<a@example.org>", "RCPT TO:<peter@example.com>")
+    qid = s.engine.tx.queue_id
+    assert s.send(b"BDAT 39\r\nMessage-ID: <m@c.example>\r\nSubject: x\r\n") == "250 2.0.0 Ok: 39 bytes"
+    s.close()
+    assert _cleanup_lines(host) == [f"{qid}: message-id=<m@c.example>"]
+
+
+def test_end_of_data_reject_still_shows_cleanup_message_id(make_host):
+    h = make_host({"smtpd_end_of_data_restrictions": "reject"})
+    s, _ = talk(h, "EHLO c.example", "MAIL FROM:<a@example.org>", "RCPT TO:<peter@example.com>", "DATA")
+    qid = s.engine.tx.queue_id
+    assert s.message("Message-ID: <late@c.example>\n\nbody\n").startswith("554 5.7.1 ")
+    assert _cleanup_lines(h) == [f"{qid}: message-id=<late@c.example>"]
+
+
+def test_bare_newline_reject_stops_the_copy_to_cleanup(make_host):
+    # smtpd.c: after a bare <LF> no record goes to cleanup; here the headers had not ended
+    h = make_host({"smtpd_forbid_bare_newline": "reject",
+                   "smtpd_forbid_bare_newline_exclusions": ""})
+    s, _ = talk(h, "EHLO c.example", "MAIL FROM:<a@example.org>", "RCPT TO:<peter@example.com>", "DATA")
+    r = s.send(b"Subject: x\r\nMessage-ID: <bare@c.example>\nX: y\r\n\r\nbody\r\n.\r\n")
+    assert r.startswith("550 5.5.2 ")
+    assert _cleanup_lines(h) == []
+
+
+def _access_host(make_host, table: str, **main_cf):
+    return make_host({"smtpd_recipient_restrictions":
+                      "check_recipient_access hash:/etc/postfix/rcpt_access, "
+                      "permit_mynetworks, reject_unauth_destination", **main_cf},
+                     {"rcpt_access": table})
+
+
+def _queued(host, s, *rcpts: str, body: str = "Subject: s\n\nx\n"):
+    host.auto_deliver = False
+    s.send("EHLO c.example")
+    s.send("MAIL FROM:<alice@example.com>")
+    for r in rcpts:
+        assert s.send(f"RCPT TO:<{r}>").startswith("250 ")
+    s.send("DATA")
+    reply = s.message(body)
+    assert reply.startswith("250 2.0.0 Ok: queued as "), reply
+    return read_queue_file(host.spool / "incoming" / reply.rsplit(" ", 1)[1])
+
+
+def test_access_bcc_adds_a_recipient_after_the_content(make_host):
+    # smtpd.c sends BCC recipients in the extracted segment; nrcpt counts them
+    h = _access_host(make_host, "peter@example.com BCC bob@example.com\n"
+                                "gerda@example.com BCC alice@example.com\n")
+    qf = _queued(h, h.session(), "peter@example.com", "gerda@example.com")
+    assert [(r.address, r.original, r.notify) for r in qf.recipients] == [
+        ("peter@example.com", "peter@example.com", ""), ("gerda@example.com", "gerda@example.com", ""),
+        ("bob@example.com", "bob@example.com", ""),
+        ("alice@example.com", "alice@example.com", "NEVER")]    # smtpd's NOTIFY=NEVER applies to the next
+    # our Received: header names no recipient (two were given)
+    assert b"\n\tfor <" not in qf.content
+
+
+def test_access_redirect_delivers_once_to_the_target(make_host):
+    # qmgr_message.c: the first recipient goes to the REDIRECT address, the others are dropped
+    h = _access_host(make_host, "peter@example.com REDIRECT bob@example.com\n")
+    qf = _queued(h, h.session(), "peter@example.com", "gerda@example.com")
+    assert qf.redirect == "bob@example.com" and len(qf.recipients) == 2
+    h.run_queue()
+    local = [l for l in h.log.lines if "postfix/local[" in l]
+    assert len(local) == 1
+    assert "to=<bob@example.com>, orig_to=<peter@example.com>, relay=local" in local[0]
+    assert "X-Original-To: peter@example.com\n" in (h.root / "var/mail/bob").read_text()
+    assert not (h.root / "var/mail/gerda").exists()
+
+
+def test_access_filter_overrides_the_resolver(make_host):
+    h = _access_host(make_host, "peter@example.com FILTER error:filtered away\n"
+                                "gerda@example.com FILTER error:\n")
+    qf = _queued(h, h.session(), "peter@example.com")
+    assert qf.filter == "error:filtered away"
+    h.run_queue()
+    line = next(l for l in h.log.lines if "postfix/error[" in l)
+    assert "to=<peter@example.com>, relay=none" in line and "status=bounced (filtered away)" in line
+    # without a nexthop: default_filter_nexthop, else the recipient's domain
+    from mailsim.qmgr import QueueManager
+    qm = QueueManager(h)
+    qf.filter = "error:"
+    assert qm._route(qf, qf.recipients[0])[1:] == ("error", "example.com")
+
+
+def test_access_prepend_goes_above_our_received_header(make_host):
+    h = _access_host(make_host, "peter@example.com PREPEND X-Seen: yes\n"
+                                "gerda@example.com PREPEND no header\n")
+    s = h.session()
+    qf = _queued(h, s, "peter@example.com", "gerda@example.com")
+    assert qf.content.startswith(b"X-Seen: yes\nReceived: from c.example ")
+    assert any('access table hash:/etc/postfix/rcpt_access entry "gerda@example.com" requires '
+               'header: text' in l for l in h.log.lines)

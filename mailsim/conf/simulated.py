@@ -52,6 +52,10 @@ _SMTPD = {
     "soft_bounce", "smtpd_reject_unlisted_sender", "show_user_unknown_table_name",
     "double_bounce_sender", "smtpd_forbid_bare_newline_exclusions",
     "smtpd_forbid_bare_newline_reject_code", "fast_flush_domains",
+    # master(8) throttling an smtpd service whose process died (smtpd/session.py)
+    "service_throttle_time",
+    # trivial-rewrite's nagging about domain lists (resolve.c; mailsim/trivial_rewrite.py)
+    "helpful_warnings",
     # flush(8): mailsim/flush.py (its housekeeping, mailsim.flush.refresh)
     "fast_flush_refresh_time", "fast_flush_purge_time",
 }
@@ -63,6 +67,7 @@ _CLEANUP = {
     "canonical_maps", "sender_canonical_maps", "recipient_canonical_maps",
     "canonical_classes", "sender_canonical_classes", "recipient_canonical_classes",
     "remote_header_rewrite_domain", "hopcount_limit", "undisclosed_recipients_header",
+    "header_size_limit",
     "header_from_format", "virtual_alias_recursion_limit", "virtual_alias_expansion_limit",
     "virtual_alias_address_length_limit", "duplicate_filter_limit",
     "enable_original_recipient", "propagate_unmatched_extensions", "cleanup_replace_stray_cr_lf",
@@ -116,7 +121,7 @@ _QUEUE = {  # qmgr(8), bounce(8), the delivery log: mailsim/qmgr.py, bounce_noti
     "bounce_queue_lifetime", "delay_warning_time", "default_destination_recipient_limit",
     "notify_classes", "bounce_notice_recipient", "2bounce_notice_recipient",
     "delay_notice_recipient", "double_bounce_sender", "delay_logging_resolution_limit",
-    "stale_lock_time", "bounce_size_limit",
+    "stale_lock_time", "bounce_size_limit", "default_filter_nexthop",
 }
 
 _TLS = {  # smtpd's STARTTLS: mailsim/tls/context.py, mailsim/smtpd/session.py

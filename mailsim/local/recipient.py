@@ -55,6 +55,7 @@ import os
 import stat
 from dataclasses import replace
 
+from ..table_open import log_open_messages
 from ..conf.expand import expand
 from ..maps.base import MapError
 from ..queue import QueueFile, Recipient
@@ -127,6 +128,7 @@ def startup_check(host, pid: int) -> None:
     if text is not None:
         host.log.write("local", pid, f"fatal: {text}")
         raise LocalFatal(text)
+    log_open_messages(host, "local", pid)      # pre_init() opens alias_maps and the rest
 
 
 def _local_transport(host) -> str:

@@ -20,8 +20,8 @@ as far as a learner can see them:
   after an edit is not nagged. Postfix's daemons and ``postmap -q/-s/-d``
   open tables this way (``DICT_FLAG_LOCK``); building a table does not. Here
   the warning goes to :attr:`Map.messages`, which ``postmap -q/-s`` and
-  ``postalias -q/-s`` print (the simulated daemons do not log open-time
-  messages: docs/differences.md).
+  ``postalias -q/-s`` print and the daemons log when they start
+  (:mod:`mailsim.table_open`).
 
 What is trusted: the compiled file is mailsim's own JSON (a header naming
 mailsim, the table type and its source, then the entries in insertion order),

@@ -153,6 +153,15 @@ class Checker:
         self.s.log_whatsup("reject", f"{r.code} {r.enhanced} {r.text}")
         raise Rejected(r)
 
+    def dsn_fix(self, dsn: str, cls: str) -> str:
+        """:func:`dsn_fix`, logging when it changes the detail (smtpd_dsn_fix.c: msg_info
+        ``mapping DSN status 5.1.1 into Sender address status 5.1.7``)."""
+        fixed = dsn_fix(dsn, cls)
+        if fixed[2:] != dsn[2:]:
+            self.s.log.write("smtpd", self.s.pid,
+                             f"mapping DSN status {dsn} into {cls} status {dsn[:1]}{fixed[1:]}")
+        return fixed
+
     def tempfail(self, name: str, err: MapError, key: str | None = None) -> None:
         self.s.log_warning(err.warning)
         if key is not None:
@@ -315,7 +324,7 @@ class Checker:
             dflt = "5.7.1" if up == "REJECT" or word[:1] == "5" else "4.7.1"
             m = _DSN.match(text)
             dsn, msg = (m.group(0).strip(), text[m.end():]) if m else (dflt, text)
-            dsn = dsn_fix(dsn, cls)
+            dsn = self.dsn_fix(dsn, cls)
             msg = f"<{reply_name}>: {cls} rejected: {msg or 'Access denied'}"
             if up == "REJECT":
                 self.reject(self.conf.int("access_map_reject_code"), dsn, msg)
@@ -356,7 +365,14 @@ class Checker:
             self.s.tx_actions.append((up, text))
             return _DUNNO
         if up == "PREPEND":
-            self.s.tx_actions.append((up, text))
+            # smtpd_check.c: no PREPEND after the content went out; the text must be a header
+            if self.where == "END-OF-MESSAGE":
+                self.s.log_warning(f"access table {table}: action PREPEND must be used before "
+                                   "smtpd_end_of_data_restrictions")
+            elif not re.match(r"[!-9;-~]+[ \t]*:", text):     # is_header()
+                self.s.log_warning(f'access table {table} entry "{key}" requires header: text')
+            else:
+                self.s.tx_actions.append((up, text))
             return _DUNNO
         if up == "HANGUP":
             self.s.log_whatsup("hangup", text)
@@ -380,6 +396,9 @@ class Checker:
         """state->recipient: the address being checked, else the first accepted one."""
         if self.where in ("RCPT", "VRFY"):
             return self.d.subject
+        if self.where in ("DATA", "END-OF-MESSAGE"):
+            # none with several recipients (session.check_data, from smtpd_check.c)
+            return self.s._rcpt_for_log
         tx = self.s.tx
         return tx.recipients[0].address if tx is not None and tx.recipients else None
 
@@ -502,8 +521,7 @@ class Checker:
             return d.resolved
         try:
             r = self.s.resolve(addr)
-        except MapError as e:
-            self.host.log.write("trivial-rewrite", self.host.rewrite_pid(), f"warning: {e.warning}")
+        except MapError:            # trivial-rewrite logged why
             self.reject(451, "4.3.0", f"<{addr}>: Temporary lookup failure")
             raise  # not reached: reject() raises
         if d is not None and d.subject == addr:
@@ -534,7 +552,7 @@ class Checker:
             klass = res.klass
             if klass == "alias":
                 step.verdict = "REJECT"
-                self.reject(c.int("unknown_virtual_alias_reject_code"), dsn_fix("5.1.1", cls),
+                self.reject(c.int("unknown_virtual_alias_reject_code"), self.dsn_fix("5.1.1", cls),
                             f"<{recipient}>: {cls} rejected: User unknown"
                             + (" in virtual alias table" if c.bool("show_user_unknown_table_name") else ""))
             if klass == "local":

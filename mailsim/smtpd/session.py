@@ -72,6 +72,7 @@ from .. import sasl as saslmod
 from ..maps import MapError
 from ..queue import Recipient
 from ..reply import Reply
+from ..table_open import log_open_messages
 from ..tls import context as tlsctx
 from . import replies as R
 from .address import extract_address, split_argument
@@ -116,6 +117,48 @@ class _TaggedLog:
 
     def __getattr__(self, name: str):
         return getattr(self._log, name)
+
+
+class _PrintableLog:
+    """smtpd's log: msg_output.c passes every line through printable(line, '?'), which
+    keeps UTF-8 only with smtputf8_enable = yes (util_utf8_enable); see :func:`log_printable`."""
+
+    def __init__(self, log, utf8: bool) -> None:
+        self._log = log
+        self._utf8 = utf8
+
+    def write(self, daemon: str, pid: int, text: str) -> str:
+        return self._log.write(daemon, pid, log_printable(text, self._utf8))
+
+    def __getattr__(self, name: str):
+        return getattr(self._log, name)
+
+
+def log_printable(text: str, utf8: bool) -> str:
+    """Postfix's printable(text, '?') as msg_output.c applies it to each log line
+    (util/printable.c): printable ASCII stays; with ``utf8`` (smtputf8_enable) a UTF-8
+    lead byte and its continuation bytes stay too; every other byte becomes '?'.
+
+    >>> log_printable("to=<p\\u00e9ter> a\\tb", False), log_printable("to=<p\\u00e9ter> a\\tb", True)
+    ('to=<p??ter> a?b', 'to=<p\u00e9ter> a?b')
+    >>> log_printable("x\\udcff\\udc80y", True)
+    'x??y'
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    raw = bytearray(text.encode("utf-8", "surrogateescape"))
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        if 32 <= ch < 127:
+            pass
+        elif utf8 and 194 <= ch <= 254 and i + 1 < len(raw) and 128 <= raw[i + 1] < 192:
+            while i + 1 < len(raw) and 128 <= raw[i + 1] < 192:
+                i += 1
+        else:
+            raw[i] = ord("?")
+        i += 1
+    return raw.decode("utf-8", "surrogateescape")
 
 
 class _ServiceHost:
@@ -214,6 +257,7 @@ class SMTPDSession:
         syslog_name = c.get("syslog_name") or "postfix"
         if syslog_name != getattr(host.log, "syslog_name", syslog_name):
             self.log = _TaggedLog(host.log, syslog_name)
+        self.log = _PrintableLog(self.log, c.bool("smtputf8_enable"))
         self.pid = host.next_pid()
         self.client_addr = client_addr
         self.client_port = client_port
@@ -276,6 +320,7 @@ class SMTPDSession:
             self._die(self.fatal)
             return
         self._tls_init()
+        log_open_messages(host, "smtpd", self.pid, self.log)     # smtpd_check_init()
         for w in self._peer_warnings:       # "hostname X does not resolve to address Y"
             self.log.write("smtpd", self.pid, f"warning: {w}")
         self.log.write("smtpd", self.pid, f"connect from {self.client_namaddr}")
@@ -292,8 +337,26 @@ class SMTPDSession:
         self.log.write("smtpd", self.pid, f"fatal: {fatal}")
         self.host.log.write("master", self.host.master_pid(),
                             f"warning: process /usr/lib/postfix/sbin/smtpd pid {self.pid} exit status 1")
+        self._master_throttle()
         self.closed = self.greeted = True
         self._mode = "command"
+
+    def _master_throttle(self) -> None:
+        """master(8) (master/master_spawn.c, reaping a child): a process that exits abnormally
+        before it has served a connection to its end (its use count is 0: here, every
+        session is a new smtpd process) throttles its service -- logged once, then not again
+        until service_throttle_time has passed (master_status.c counts a use only when the
+        child says it is available again)."""
+        until = getattr(self.host, "_smtpd_throttled", None)
+        if until is None:
+            until = {}
+            setattr(self.host, "_smtpd_throttled", until)
+        now = self.host.clock.now()
+        if until.get(self.service, float("-inf")) > now:
+            return
+        until[self.service] = now + self.conf.time("service_throttle_time")
+        self.host.log.write("master", self.host.master_pid(),
+                            "warning: /usr/lib/postfix/sbin/smtpd: bad command startup -- throttling")
 
     # -- SASL (smtpd_sasl_glue.c, smtpd_sasl_proto.c) -------------------------------------------
     @property
@@ -671,6 +734,14 @@ class SMTPDSession:
             line += f" helo=<{self.helo_name}>"
         self.log.write("smtpd", self.pid, line)
 
+    def log_check_reject(self, r: Reply) -> None:
+        """Log a reject made outside the restriction lists (the SIZE= check) the way
+        smtpd_check.c's smtpd_check_reject() does: with soft_bounce, the logged code is
+        softened to 4xx (X.Y.Z too), matching the reply that _wire() sends."""
+        if self.conf.bool("soft_bounce") and r.code >= 500:
+            r = Reply(r.code - 100, "4" + (r.enhanced or "5.0.0")[1:], r.text, r.more)
+        self.log_whatsup("reject", f"{r.code} {r.enhanced} {r.text}")
+
 
     def _flag_pipelining(self) -> None:
         """Log (once) that the client sent more before it should have waited for a reply."""
@@ -691,7 +762,7 @@ class SMTPDSession:
             if t:
                 ok, tot = ok + s, tot + t
                 parts.append(f"{name.lower()}={s}" if s == t else f"{name.lower()}={s}/{t}")
-        parts.append(f"commands={ok}" if ok == tot else f"commands={ok}/{tot}")
+        parts.append(_commands_total(ok, tot))
         self.log.write("smtpd", self.pid, f"disconnect from {self.client_namaddr} {' '.join(parts)}")
 
     # -- the command loop (smtpd_proto) -----------------------------------------------------------
@@ -810,7 +881,7 @@ class SMTPDSession:
                 return d.reply, False
         self._reset_tx()
         self.helo_name = _neuter(name)
-        self.protocol = "ESMTP" if esmtp else "SMTP"
+        self.protocol = "ESMTP" if esmtp else _helo_protocol(self.protocol)
         me = self.conf["myhostname"]
         if not esmtp:
             return Reply(250, None, me), True
@@ -916,7 +987,7 @@ class SMTPDSession:
                 return R.unsupported_option(p), False
         if self._msg_limit and size > self._msg_limit:
             self._sender_for_log = addr
-            self.log_whatsup("reject", f"{R.SIZE_EXCEEDS.code} {R.SIZE_EXCEEDS.enhanced} {R.SIZE_EXCEEDS.text}")
+            self.log_check_reject(R.SIZE_EXCEEDS)
             self._sender_for_log = None
             return R.SIZE_EXCEEDS, False
         self.tx = Transaction(addr, opts, size_declared=size)
@@ -933,10 +1004,18 @@ class SMTPDSession:
         if r is None:
             if len(self._resolved) > 100:
                 self._resolved.clear()
-            r = self._resolved[addr] = self.trivial.resolve(addr)
+            try:
+                r = self._resolved[addr] = self.trivial.resolve(addr)
+            except MapError as e:
+                # smtpd_resolve.c's cache keeps a failed answer too: asked again in this
+                # session, trivial-rewrite is not asked (and does not warn) again
+                self._resolved[addr] = e
+                raise
             # trivial-rewrite warns on every query it answers for such a domain
             # (smtpd's resolve cache spares it the repeated ones)
             self.host.warn_if_conflict(r.domain)
+        if isinstance(r, MapError):
+            raise r
         return r
 
     def _extract(self, tok: str, where: str, allow_empty: bool) -> str | None:
@@ -1029,12 +1108,25 @@ class SMTPDSession:
             return (R.NEED_RCPT if self.tx is None else R.NO_VALID_RCPT), False
         if args:
             return R.DATA_SYNTAX, False
-        d = self.checker.evaluate("DATA", "DATA", [("data", "DATA")])
+        d = self.check_data("DATA")
         if d.reply is not None:
             return d.reply, False
         self._start_message()
         self._mode = "data"
         return R.DATA_GO, True
+
+    def check_data(self, stage: str) -> Decision:
+        """smtpd_data_restrictions ("DATA") or smtpd_end_of_data_restrictions
+        ("END-OF-MESSAGE"). smtpd_check.c (smtpd_check_data, smtpd_check_eod): with more
+        than one accepted recipient there is no current recipient, as the restriction
+        applies to them all: its reject is logged without to=, and recipient checks skip."""
+        saved = self._rcpt_for_log
+        if self.tx is not None and len(self.tx.recipients) > 1:
+            self._rcpt_for_log = None
+        try:
+            return self.checker.evaluate(stage, "DATA", [("data" if stage == "DATA" else "eod", stage)])
+        finally:
+            self._rcpt_for_log = saved
 
     def _start_message(self) -> None:
         self._got_bare_lf = self._prev_bare_lf = self._bare_lf_error = False
@@ -1068,7 +1160,8 @@ class SMTPDSession:
         return None
 
     def _store(self, line: bytes, cont: bool) -> None:
-        if not self._too_big:
+        # smtpd.c: after an error (bare <LF> reject, size) no more records go to cleanup
+        if not self._too_big and not self._bare_lf_error:
             n = len(line) + 2
             if self._msg_limit and self._msg_limit - self._act_size < n:
                 self._too_big = True
@@ -1091,15 +1184,13 @@ class SMTPDSession:
         if self._bare_lf_error:
             reply, ok = self._bare_lf_reply(), False
         elif self._too_big:
-            from ..cleanup import cleanup_smtpd_aborted
-            cleanup_smtpd_aborted(self.host, self, tx, b"".join(self._data))
-            reply, ok = R.FILE_TOO_BIG, False
+            reply, ok = R.FILE_TOO_BIG, False      # cleanup's side: _abort_cleanup()
         else:
-            d = self.checker.evaluate("END-OF-MESSAGE", "DATA", [("eod", "END-OF-MESSAGE")])
+            d = self.check_data("END-OF-MESSAGE")
             if d.reply is not None:
                 # Postfix drops the queue file but, unlike other failures, keeps the
                 # transaction: the next MAIL gets "nested MAIL command" until RSET.
-                self._data = []
+                self._abort_cleanup()
                 if tx.file is not None:
                     tx.file.abort()
                 tx.file = tx.queue_id = None
@@ -1115,8 +1206,7 @@ class SMTPDSession:
             else:                                   # cleanup's refusal: "550 5.7.1 text"
                 code, dsn, text = result.split(" ", 2)
                 reply, ok = Reply(int(code), dsn, text), False
-        self._data = []
-        self._reset_tx()
+        self._reset_tx()                            # clears self._data
         if ok:
             self.error_count = self.junk_cmds = 0
         return reply, ok
@@ -1143,7 +1233,7 @@ class SMTPDSession:
             if self.tx is None or not self.tx.recipients:
                 skip = R.NEED_RCPT if self.tx is None else R.NO_VALID_RCPT
             else:
-                skip = self.checker.evaluate("DATA", "DATA", [("data", "DATA")]).reply
+                skip = self.check_data("DATA").reply
         if skip is None and self._msg_limit and self._act_size > self._msg_limit - size:
             self.log_warning(f"{qid}: BDAT request from {self.client_namaddr} exceeds message size limit")
             skip = Reply(552, "5.3.4", "Chunk exceeds message size limit")
@@ -1174,6 +1264,9 @@ class SMTPDSession:
             if self._bdat_partial:
                 self._store(self._bdat_partial, cont=False)
                 self._bdat_partial = b""
+            # smtpd.c, bdat_cmd: the last chunk read, the rest (smtpd_end_of_data_restrictions,
+            # cleanup) happens "after END-OF-MESSAGE", as for DATA's "."
+            self.where = "END-OF-MESSAGE"
             reply, ok = self._finish_message(bdat=True)
         elif self._too_big:
             reply, ok = self._finish_message(bdat=True)
@@ -1186,7 +1279,18 @@ class SMTPDSession:
         return self._wire(reply) + self._check_error_limit()
 
     # -- small commands ------------------------------------------------------------------------------
+    def _abort_cleanup(self) -> None:
+        """Close cleanup's stream without its end record (smtpd.c mail_reset(), and
+        common_post_message_handling() after an end-of-data reject): cleanup processes
+        the content it was sent so far and logs as it does (message-id=...)."""
+        tx = self.tx
+        if tx is not None and getattr(tx.file, "pending", False) and self._data:   # not postdrop's
+            from ..cleanup import cleanup_smtpd_aborted
+            cleanup_smtpd_aborted(self.host, self, tx, b"".join(self._data))
+        self._data = []
+
     def _reset_tx(self) -> None:
+        self._abort_cleanup()
         if self.tx is not None and self.tx.file is not None:
             self.tx.file.abort()       # no-op once the message was committed
         self.tx = None
@@ -1359,6 +1463,27 @@ class SMTPDSession:
         return R.NO_AUTHORIZATION, False
 
     cmd_xforward = cmd_xclient
+
+
+def _commands_total(ok: int, total: int) -> str:
+    """The disconnect line's last counter (smtpd.c, the session summary): ``commands=N``,
+    with ``/TOTAL`` when some failed and also when none arrived at all ("0/0" marks an
+    abnormal session).
+
+    >>> _commands_total(3, 3), _commands_total(2, 3), _commands_total(0, 0)
+    ('commands=3', 'commands=2/3', 'commands=0/0')
+    """
+    return f"commands={ok}" if ok == total and total else f"commands={ok}/{total}"
+
+
+def _helo_protocol(current: str) -> str:
+    """The protocol name after HELO (smtpd.c, helo_cmd): HELO does not downgrade ESMTP
+    (an earlier EHLO's) to SMTP; only a name other than SMTP/ESMTP becomes SMTP.
+
+    >>> _helo_protocol("ESMTP"), _helo_protocol("SMTP"), _helo_protocol("LMTP")
+    ('ESMTP', 'SMTP', 'SMTP')
+    """
+    return current if current.upper() in ("SMTP", "ESMTP") else "SMTP"
 
 
 def _printable(text: str) -> str:
