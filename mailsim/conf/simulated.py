@@ -54,6 +54,8 @@ _SMTPD = {
     "smtpd_forbid_bare_newline_reject_code", "fast_flush_domains",
     # master(8) throttling an smtpd service whose process died (smtpd/session.py)
     "service_throttle_time",
+    # smtpd's transcript notice to the postmaster (mailsim/smtpd/notify.py)
+    "smtpd_history_flush_threshold", "error_notice_recipient",
     # trivial-rewrite's nagging about domain lists (resolve.c; mailsim/trivial_rewrite.py)
     "helpful_warnings",
     # flush(8): mailsim/flush.py (its housekeeping, mailsim.flush.refresh)

@@ -139,8 +139,12 @@ class Checker:
         raw = text.encode("utf-8", "surrogateescape")
         return "".join(chr(b) if 32 <= b < 127 else " " for b in raw)
 
-    def reject(self, code: int, dsn: str, text: str, *, soft_ok: bool = True) -> None:
-        """Log and raise the reject, applying defer_if_reject, warn_if_reject and soft_bounce."""
+    def reject(self, code: int, dsn: str, text: str, *, soft_ok: bool = True,
+               error_class: str = "policy") -> None:
+        """Log and raise the reject, applying defer_if_reject, warn_if_reject and soft_bounce.
+
+        ``error_class`` is smtpd_check_reject()'s: what notify_classes can ask the
+        postmaster to hear about (:mod:`mailsim.smtpd.notify`)."""
         r = self.reply(code, dsn, text)
         if self.warn_if_reject:
             self.s.log_whatsup("reject_warning", str(r).replace("\n", " "))
@@ -151,6 +155,8 @@ class Checker:
         if self.conf.bool("soft_bounce") and r.code >= 500:
             r = Reply(r.code - 100, "4" + (r.enhanced or "5.0.0")[1:], r.text, r.more)
         self.s.log_whatsup("reject", f"{r.code} {r.enhanced} {r.text}")
+        self.s.transcript.error(error_class)
+        self.s._reply_classed = True
         raise Rejected(r)
 
     def dsn_fix(self, dsn: str, cls: str) -> str:
@@ -166,10 +172,10 @@ class Checker:
         self.s.log_warning(err.warning)
         if key is not None:
             self.s.log_warning(f'{err.spec} lookup error for "{key}"')
-        self.reject(451, "4.3.0", f"<{name}>: Temporary lookup failure")
+        self.reject(451, "4.3.0", f"<{name}>: Temporary lookup failure", error_class="data")
 
     def config_error(self) -> None:
-        self.reject(451, "4.3.5", "Server configuration error")
+        self.reject(451, "4.3.5", "Server configuration error", error_class="software")
 
     # -- table lookups ------------------------------------------------------------------------
     def lookup(self, spec: str, key: str, step: Step | None, reply_name: str) -> str | None:
@@ -522,7 +528,7 @@ class Checker:
         try:
             r = self.s.resolve(addr)
         except MapError:            # trivial-rewrite logged why
-            self.reject(451, "4.3.0", f"<{addr}>: Temporary lookup failure")
+            self.reject(451, "4.3.0", f"<{addr}>: Temporary lookup failure", error_class="data")
             raise  # not reached: reject() raises
         if d is not None and d.subject == addr:
             d.resolved = r

@@ -77,6 +77,7 @@ from ..tls import context as tlsctx
 from . import replies as R
 from .address import extract_address, split_argument
 from .check import Checker, Decision, Rejected, valid_hostname, valid_literal
+from .notify import Transcript, notice, reply_class
 
 __all__ = ["SMTPDSession", "Transaction", "service_host"]
 
@@ -280,6 +281,10 @@ class SMTPDSession:
         self.delay = 0.0                   # seconds the transport should wait (error sleep)
         self.where = "CONNECT"
         self.decisions: list[Decision] = []
+        self.transcript = Transcript()       # for the postmaster notice (smtpd_chat.c)
+        self._reply_classed = False          # the reply about to go out has its error class
+        self._abort_reason: str | None = None
+        self._quitting = False
         self._resolved: dict = {}
         self.counts = {name: [0, 0] for name in (*_COMMANDS, "unknown")}
         self._rcpt_for_log: str | None = None
@@ -482,6 +487,7 @@ class SMTPDSession:
         raw, self._buf = self._buf[:nl], self._buf[nl + 1:]
         if raw.endswith(b"\r"):
             raw = raw[:-1]
+        self.transcript.command(raw[:limit].decode("utf-8", "surrogateescape"))
         if len(raw) >= limit:
             self._auth_overflow = raw[:limit]
             return self._auth_response(None)
@@ -609,6 +615,7 @@ class SMTPDSession:
             where = f"BDAT ({self._act_size} bytes)"
         if where != "END-OF-MESSAGE":
             self.log.write("smtpd", self.pid, f"lost connection after {where} from {self.client_namaddr}")
+        self._abort_reason = "lost connection"       # smtpd.c: state->reason
         self._reset_tx()
         self._close()
 
@@ -677,6 +684,12 @@ class SMTPDSession:
         if self.conf.bool("soft_bounce"):
             lines = [("4" + l[1:4] + ("4" + l[5:] if l[4:5] == "5" else l[4:])) if l[:1] == "5" else l
                      for l in lines]
+        if not self._reply_classed:
+            cls = reply_class(r.code, r.enhanced)
+            if cls is not None:
+                self.transcript.error(cls)
+        self._reply_classed = False
+        self.transcript.reply("\n".join(lines))
         return ("\r\n".join(lines) + "\r\n").encode("utf-8", "surrogateescape")
 
     def _add_footer(self, lines: list[str], r: Reply, footer: str) -> list[str]:
@@ -756,6 +769,7 @@ class SMTPDSession:
         if self.tx is not None:
             self._reset_tx()
         self.closed = True
+        self._chat_reset(0)
         ok = tot = 0
         parts = []
         for name, (s, t) in self.counts.items():
@@ -780,8 +794,11 @@ class SMTPDSession:
         nul = raw.find(b"\0")
         if nul >= 0:
             raw = raw[:nul]
+        self.transcript.command(raw.decode("utf-8", "surrogateescape"))
         reply = self._dispatch(raw)
         out = self._wire(reply) if reply is not None else b""
+        if self._quitting and not self.closed:
+            self._close()
         if reply is not None and reply.code in (421, 521) and not self.closed:
             self._close()
         if reply is not None and reply.code >= 400 and \
@@ -852,7 +869,7 @@ class SMTPDSession:
                 self.error_count += 1
             self.junk_cmds += 1
         if verb == "QUIT":
-            self._close()
+            self._quitting = True      # closed once "221 2.0.0 Bye" is out (in the transcript too)
         return reply
 
     def _is_forbidden(self, word: str) -> bool:
@@ -880,6 +897,7 @@ class SMTPDSession:
             if d.reply is not None:
                 return d.reply, False
         self._reset_tx()
+        self._chat_reset(self.conf.int("smtpd_history_flush_threshold"))
         self.helo_name = _neuter(name)
         self.protocol = "ESMTP" if esmtp else _helo_protocol(self.protocol)
         me = self.conf["myhostname"]
@@ -1207,6 +1225,7 @@ class SMTPDSession:
                 code, dsn, text = result.split(" ", 2)
                 reply, ok = Reply(int(code), dsn, text), False
         self._reset_tx()                            # clears self._data
+        self._chat_reset(self.conf.int("smtpd_history_flush_threshold"))
         if ok:
             self.error_count = self.junk_cmds = 0
         return reply, ok
@@ -1279,6 +1298,15 @@ class SMTPDSession:
         return self._wire(reply) + self._check_error_limit()
 
     # -- small commands ------------------------------------------------------------------------------
+    def _chat_reset(self, threshold: int) -> None:
+        """smtpd.c chat_reset(): past ``threshold`` transcript lines (0 at the end of the
+        session), mail the postmaster the transcript if its errors are in notify_classes
+        (:mod:`mailsim.smtpd.notify`; not in stand-alone mode), then start a new one."""
+        if len(self.transcript.lines) > threshold:
+            if not self.stand_alone:
+                notice(self.host, self, self.transcript, self._abort_reason)
+            self.transcript.reset()
+
     def _abort_cleanup(self) -> None:
         """Close cleanup's stream without its end record (smtpd.c mail_reset(), and
         common_post_message_handling() after an end-of-data reject): cleanup processes
@@ -1306,6 +1334,7 @@ class SMTPDSession:
         if args:
             return R.RSET_SYNTAX, False
         self._reset_tx()
+        self._chat_reset(self.conf.int("smtpd_history_flush_threshold"))
         return R.OK, True
 
     def cmd_noop(self, args, line) -> tuple[Reply, bool]:
