@@ -969,3 +969,54 @@ S(id="helo-required-variants",
   dialogue=["NOOP\r\n", RSET, "VRFY peter\r\n", "ETRN example.com\r\n", "HELP\r\n",
             "MAIL FROM:<alice@example.com>\r\n", "DATA\r\n", "RCPT TO:<peter@example.com>\r\n",
             "HELO client.example.org\r\n", MAIL, QUIT])
+
+# ---------------------------------------------------------------------------
+# Tables opened at process start; the postmaster's transcript notice
+# ---------------------------------------------------------------------------
+# "Five minutes ago the source was edited, ten minutes ago it was compiled":
+# dict_db.c warns when the source is newer than the .db and older than 100 s.
+STALE = "touch -d '-10 min' {db}; touch -d '-5 min' {src}"
+
+S(id="stale-aliases-db",
+  title="/etc/aliases edited after newaliases (5 min ago): who logs 'older than source file'",
+  setup=["echo 'sales2: peter' >> /etc/aliases",
+         STALE.format(db="/etc/aliases.db", src="/etc/aliases")],
+  dialogue=[EHLO, MAIL, rcpt("peter@example.com"), rcpt("sales2@example.com"),
+            *data_steps("stale aliases", "stale-aliases"), QUIT],
+  notes="Before the start, 'sales2: peter' was appended to /etc/aliases without newaliases; "
+        "aliases.db was dated 10 minutes back and /etc/aliases 5 minutes back.")
+
+S(id="stale-virtual-db",
+  title="virtual_alias_maps edited after postmap (5 min ago): smtpd, trivial-rewrite, cleanup warn",
+  main_cf={"virtual_alias_maps": "hash:/etc/postfix/virtual"},
+  files={"virtual": "sue.nl          anything\ninfo@sue.nl     gerda\n"},
+  setup=["echo 'sales@sue.nl    petra' >> /etc/postfix/virtual",
+         STALE.format(db="/etc/postfix/virtual.db", src="/etc/postfix/virtual")],
+  dialogue=[EHLO, MAIL, rcpt("info@sue.nl"), rcpt("sales@sue.nl"),
+            *data_steps("stale virtual", "stale-virtual", to="info@sue.nl"), QUIT],
+  notes="Before the start, 'sales@sue.nl petra' was appended to /etc/postfix/virtual "
+        "without postmap; virtual.db was dated 10 minutes back, virtual 5 minutes back.")
+
+S(id="header-checks-bad-lines",
+  title="header_checks with lines regexp cannot use: cleanup's warnings when it opens the table",
+  main_cf={"header_checks": "regexp:/etc/postfix/header_checks"},
+  files={"header_checks": "/^Subject: spam/ REJECT no spam\nnot a pattern\n"
+                          "/^X-Bad: (/ REJECT unbalanced\n/^X-Test:/ FROBNICATE now\n"},
+  table_types={"header_checks": "none"},
+  dialogue=[EHLO, MAIL, rcpt("peter@example.com"),
+            "DATA\r\n",
+            "From: alice@example.com\r\nTo: peter@example.com\r\nSubject: hello\r\n"
+            "X-Test: yes\r\n" + DATE + "Message-Id: <hc-bad@client.example.org>\r\n\r\nhi\r\n.\r\n",
+            QUIT])
+
+S(id="notify-policy-protocol",
+  title="notify_classes = policy, protocol: the postmaster gets the session's transcript",
+  main_cf={"notify_classes": "policy, protocol", "smtpd_error_sleep_time": "0"},
+  dialogue=[EHLO, "FROBNICATE\r\n", MAIL, rcpt("nosuch@example.com"), "RCPT TO:bad address\r\n",
+            rcpt("peter@example.com"), RSET, QUIT])
+
+S(id="notify-lost-connection",
+  title="notify_classes = protocol: a session that ends without QUIT (Session aborted)",
+  main_cf={"notify_classes": "protocol", "smtpd_error_sleep_time": "0"},
+  dialogue=[EHLO, "FROBNICATE\r\n", MAIL],
+  notes="The client closes the connection after MAIL FROM, without QUIT.")
