@@ -16,6 +16,16 @@ def _tail(host, n: int = 0) -> list[str]:
     return [ln.split(" ", 4)[4] for ln in host.log.lines[n:]]
 
 
+def _mail_peter(host) -> None:
+    """One message from alice to peter, through an in-process session, then QUIT."""
+    s = host.session()
+    for line in ("HELO client.example.org", "MAIL FROM:<alice@example.org>",
+                 "RCPT TO:<peter@example.com>", "DATA"):
+        s.send(line)
+    s.message("Subject: hi\n\nhello\n")
+    s.send("QUIT")
+
+
 def test_smtpd_logs_a_missing_db_before_connect_and_once(tmp_path):
     h = init_host(tmp_path / "mx", users=["peter"])
     h = h.with_settings(smtpd_sender_restrictions="check_sender_access hash:/etc/postfix/nosuch")
@@ -37,13 +47,7 @@ def test_local_logs_a_stale_aliases_db_when_it_delivers(tmp_path):
     now = time.time()
     os.utime(h.path("/etc/aliases.db"), (now - 600, now - 600))
     os.utime(aliases, (now - 300, now - 300))
-    s = h.session()
-    s.send("HELO client.example.org")
-    s.send("MAIL FROM:<alice@example.org>")
-    s.send("RCPT TO:<peter@example.com>")
-    s.send("DATA")
-    s.message("Subject: hi\n\nhello\n")
-    s.send("QUIT")
+    _mail_peter(h)
     said = [ln for ln in _tail(h) if "older than source file" in ln]
     daemons = sorted({ln.split("[")[0] for ln in said})
     # smtpd opens alias_maps through local_recipient_maps, local(8) through alias_maps
@@ -55,12 +59,7 @@ def test_cleanup_logs_a_regexp_tables_warnings_when_it_starts(tmp_path):
     h = init_host(tmp_path / "mx", users=["peter"])
     h.path("/etc/postfix/header_checks").write_text("/^Subject: x/ REJECT no\nnot a rule\n")
     h = h.with_settings(header_checks="regexp:/etc/postfix/header_checks")
-    s = h.session()
-    s.send("HELO client.example.org")
-    s.send("MAIL FROM:<alice@example.org>")
-    s.send("RCPT TO:<peter@example.com>")
-    s.send("DATA")
-    s.message("Subject: hi\n\nhello\n")
+    _mail_peter(h)
     said = [ln for ln in _tail(h) if "header_checks" in ln]
     assert said and all(ln.startswith("postfix/cleanup[") for ln in said), said
     assert "regexp map /etc/postfix/header_checks, line 2:" in said[0]
