@@ -120,8 +120,15 @@ def _fail(kind: str, reason: str | None = None) -> CleanupError:
 
 
 def rfc2822_date(t: float) -> str:
-    """``Wed, 25 Nov 2026 08:56:59 +0000 (UTC)`` -- Postfix's date form, in UTC."""
-    return email.utils.formatdate(t, usegmt=False).replace("-0000", "+0000") + " (UTC)"
+    """``Wed, 25 Nov 2026 08:56:59 +0000 (UTC)`` -- Postfix's date form (mail_date.c), in UTC.
+
+    The day of the month is padded with a blank, as strftime's ``%e`` does:
+
+    >>> rfc2822_date(1796634000.0)
+    'Mon,  7 Dec 2026 09:00:00 +0000 (UTC)'
+    """
+    text = email.utils.formatdate(t, usegmt=False).replace("-0000", "+0000") + " (UTC)"
+    return text[:5] + " " + text[6:] if text[5] == "0" else text
 
 
 def received_header(*, helo: str | None, name: str, addr: str, myhostname: str, proto: str,

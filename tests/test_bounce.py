@@ -197,7 +197,7 @@ def test_delay_warning() -> None:
     assert "Subject: Delayed Mail (still being retried)\n" in out
     assert "more than 4 hour(s).\nIt will be retried until it is 5 day(s) old." in out
     assert "Action: delayed\n" in out
-    assert "Will-Retry-Until: Tue, 06 Jan 1970 00:00:00 +0000 (UTC)" in out
+    assert "Will-Retry-Until: Tue,  6 Jan 1970 00:00:00 +0000 (UTC)" in out     # mail_date: %e
     assert "Content-Description: Undelivered Message Headers" in out and "body" not in out
 
 

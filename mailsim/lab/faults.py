@@ -457,7 +457,8 @@ def mbox_path(lab: "Lab", host_name: str, user: str) -> str:
 
 def _filler(size: int, user: str, now: float) -> bytes:
     """``size`` bytes of mbox text: one old message filling the mailbox."""
-    stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(now))
+    tm = time.gmtime(now)          # an mbox From_ line: the day padded with a blank
+    stamp = time.strftime("%a %b ", tm) + f"{tm.tm_mday:2d}" + time.strftime(" %H:%M:%S %Y", tm)
     head = (f"From MAILER-DAEMON  {stamp}\nFrom: lab <MAILER-DAEMON>\n"
             f"Subject: old mail filling {user}'s mailbox (mailbox-full fault)\n\n").encode()
     if size <= len(head) + 2:
