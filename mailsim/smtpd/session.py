@@ -1017,17 +1017,21 @@ class SMTPDSession:
         return R.MAIL_OK, True
 
     def resolve(self, addr: str):
-        """trivial-rewrite's answer for ``addr`` (remembered for this session's next question)."""
-        r = self._resolved.get(addr)
+        """trivial-rewrite's answer for ``addr`` (remembered for this session's next question).
+
+        smtpd_resolve.c keys its cache by sender and address: the transaction's sender
+        (none while MAIL FROM itself is checked, or outside a transaction)."""
+        key = (self.tx.sender if self.tx is not None else None, addr)
+        r = self._resolved.get(key)
         if r is None:
             if len(self._resolved) > 100:
                 self._resolved.clear()
             try:
-                r = self._resolved[addr] = self.trivial.resolve(addr)
+                r = self._resolved[key] = self.trivial.resolve(addr)
             except MapError as e:
                 # smtpd_resolve.c's cache keeps a failed answer too: asked again in this
                 # session, trivial-rewrite is not asked (and does not warn) again
-                self._resolved[addr] = e
+                self._resolved[key] = e
                 raise
             # trivial-rewrite warns on every query it answers for such a domain
             # (smtpd's resolve cache spares it the repeated ones)
