@@ -105,7 +105,7 @@ def log_open_messages(host, daemon: str, pid: "int | Callable[[], int]", log=Non
     done = host.__dict__.setdefault("_opened_by", set())
     if not callable(pid) and (daemon, pid) in done:
         return
-    said = [text for spec in _specs(host, daemon) for text in _opened(host, spec).messages]
+    said = [text for spec in _specs(host, daemon) for text in _open_messages(host, spec)]
     if not said:
         return
     pid = pid() if callable(pid) else pid
@@ -125,15 +125,8 @@ def _specs(host, daemon: str) -> list[str]:
     return hit[1]
 
 
-def _opened(host, spec: str):
+def _open_messages(host, spec: str) -> list[str]:
     try:
-        return host.open_map(spec)
+        return host.open_map(spec).messages
     except Exception:        # noqa: BLE001 - a table that cannot even be named: lookups say so
-        return _NOTHING
-
-
-class _Nothing:
-    messages: list[str] = []
-
-
-_NOTHING = _Nothing()
+        return []

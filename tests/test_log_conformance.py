@@ -10,6 +10,9 @@ lines of one process keep an order), with times, pids, queue ids and delays mask
 The recording machine had an SMTP sink on 127.0.0.1:2526 (the base relayhost) that
 answered ``250 2.0.0 Ok``; the test puts one on a free port and masks the port.
 
+tests/test_mailflow.py checks the 26 corpus scenarios with deliveries more narrowly
+(the order of each message's lines, mailq); this test covers every recording.
+
 KNOWN_DIFFERENCES lists, per scenario, how many lines still differ (missing plus
 extra); it may only shrink. docs/differences.md explains what remains.
 """
